@@ -1,0 +1,135 @@
+import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
+import { Logger, type LoggerService } from '@nestjs/common';
+import type { ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
+import { redactUri, type ResolvedCogmanOptions } from '../config';
+import { BrokerUnavailableError } from '../errors';
+
+/**
+ * One AMQP connection, kept up by golevelup's `AmqpConnection` (amqp-connection-manager
+ * underneath: it reconnects and re-runs each channel's setup). Cogman creates its own channels on
+ * it and owns it: `close` closes those channels, then the connection, once.
+ */
+export class BrokerConnection {
+  private readonly amqp: AmqpConnection;
+  private readonly channels = new Set<ChannelWrapper>();
+  private readonly closed = new AbortController();
+  private closing?: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    private readonly options: ResolvedCogmanOptions,
+  ) {
+    this.amqp = new AmqpConnection({
+      name,
+      uri: options.amqpUri,
+      enableDirectReplyTo: false,
+      registerHandlers: false,
+      // Cogman waits itself (below), so that closing can cut the wait short.
+      connectionInitOptions: { wait: false },
+      connectionManagerOptions: {
+        heartbeatIntervalInSeconds: 5,
+        reconnectTimeInSeconds: 1,
+        connectionOptions: { clientProperties: { connection_name: name } },
+      },
+      logger: new QuietLogger(`Cogman:${name}`),
+    });
+  }
+
+  /**
+   * Connects, waiting up to `connectionTimeout` for the broker; credentials the broker refuses
+   * fail at once. On failure the connection is closed, so nothing keeps retrying.
+   */
+  async connect(): Promise<void> {
+    try {
+      await this.amqp.init();
+      await this.waitUntilConnected();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  get connected(): boolean {
+    return this.amqp.managedConnection?.isConnected() ?? false;
+  }
+
+  createChannel(options: CreateChannelOpts): ChannelWrapper {
+    const channel = this.amqp.managedConnection.createChannel(options);
+    this.channels.add(channel);
+    return channel;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private waitUntilConnected(): Promise<void> {
+    const manager = this.amqp.managedConnection;
+    if (manager.isConnected()) return Promise.resolve();
+    const { amqpUri, connectionTimeout } = this.options;
+    return new Promise<void>((resolve, reject) => {
+      const fail = (reason: string, cause?: unknown) => {
+        cleanUp();
+        reject(new BrokerUnavailableError(redactUri(amqpUri), reason, { cause }));
+      };
+      const onConnect = () => {
+        cleanUp();
+        resolve();
+      };
+      const onConnectFailed = ({ err }: { err: Error }) => {
+        if (/ACCESS.REFUSED|403/.test(err.message)) fail('the broker refused the credentials', err);
+      };
+      const onClose = () => fail('the application is shutting down');
+      const timer = setTimeout(
+        () => fail(`no connection within ${connectionTimeout} ms (connectionTimeout)`),
+        connectionTimeout,
+      );
+      const cleanUp = () => {
+        clearTimeout(timer);
+        manager.removeListener('connect', onConnect);
+        manager.removeListener('connectFailed', onConnectFailed);
+        this.closed.signal.removeEventListener('abort', onClose);
+      };
+      manager.on('connect', onConnect);
+      manager.on('connectFailed', onConnectFailed);
+      this.closed.signal.addEventListener('abort', onClose);
+    });
+  }
+
+  private async closeOnce(): Promise<void> {
+    this.closed.abort();
+    await Promise.allSettled([...this.channels].map((channel) => channel.close()));
+    // Not `AmqpConnection.close`, which assumes its default channel exists.
+    await this.amqp.managedConnection?.close();
+  }
+}
+
+/** golevelup logs every channel it opens or closes; Cogman keeps that at debug level. */
+class QuietLogger implements LoggerService {
+  private readonly logger: Logger;
+
+  constructor(context: string) {
+    this.logger = new Logger(context);
+  }
+
+  log(message: unknown): void {
+    this.logger.debug(message);
+  }
+
+  error(message: unknown, stack?: string): void {
+    this.logger.error(message, stack);
+  }
+
+  warn(message: unknown): void {
+    this.logger.warn(message);
+  }
+
+  debug(message: unknown): void {
+    this.logger.debug(message);
+  }
+
+  verbose(message: unknown): void {
+    this.logger.verbose(message);
+  }
+}

@@ -1,0 +1,170 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { ChannelWrapper } from 'amqp-connection-manager';
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { setTimeout as delay } from 'node:timers/promises';
+import { CONSUMER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import type { TaskPriority } from '../task';
+import { TaskExecutor, type DeliveryOutcome } from '../worker/task.executor';
+import type { BrokerConnection } from './broker-connection';
+import { TaskTopology } from './task-topology';
+
+interface InFlight {
+  channel: Channel;
+  msg: ConsumeMessage;
+  controller: AbortController;
+  settled: boolean;
+}
+
+/** Pause before a delivery that failed for an infrastructure reason is handed back. */
+const INFRASTRUCTURE_RETRY_DELAY = 1000;
+
+/**
+ * Consumes the task queues with manual acknowledgements. Each priority has its own channel
+ * whose prefetch (shared by the channel's consumers) is that priority's concurrency, so a
+ * backlog of low priority tasks never takes a slot from a high priority one.
+ */
+@Injectable()
+export class TaskConsumer {
+  private readonly logger = new Logger('Cogman:Worker');
+  private readonly channels: ChannelWrapper[] = [];
+  private readonly consumers = new Map<Channel, string[]>();
+  private readonly inFlight = new Set<InFlight>();
+  private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
+  private onIdle?: () => void;
+
+  constructor(
+    @Inject(CONSUMER_CONNECTION) private readonly connection: BrokerConnection | null,
+    private readonly topology: TaskTopology,
+    private readonly executor: TaskExecutor,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+  ) {}
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Number of deliveries being worked on. */
+  get activeCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Starts consuming every queue; resolves once the consumers are registered. */
+  async start(): Promise<void> {
+    if (!this.connection || this.state !== 'idle') return;
+    this.state = 'running';
+    const channels = [
+      this.open('high', this.options.highPriorityConcurrency),
+      this.open('low', this.options.lowPriorityConcurrency),
+    ];
+    await Promise.all(channels.map((channel) => channel.waitForConnect()));
+  }
+
+  /**
+   * Stops taking deliveries, waits up to `shutdownTimeout` for running handlers, then aborts
+   * the rest through their signal and hands their messages back for redelivery.
+   */
+  async drain(): Promise<void> {
+    if (this.state !== 'running') return;
+    this.state = 'draining';
+    await this.cancelConsumers();
+    if (this.inFlight.size > 0) {
+      this.logger.log(`Waiting for ${this.inFlight.size} running task(s) to finish`);
+      const idle = new Promise<void>((resolve) => (this.onIdle = resolve));
+      const timeout = delay(this.options.shutdownTimeout, undefined, { ref: false });
+      await Promise.race([idle, timeout]);
+    }
+    if (this.inFlight.size > 0) {
+      this.logger.warn(
+        `Aborting ${this.inFlight.size} task(s) still running after ${this.options.shutdownTimeout} ms; they will be redelivered`,
+      );
+      for (const delivery of [...this.inFlight]) {
+        delivery.controller.abort(new Error('Cogman worker shutting down'));
+        this.settle(delivery, 'requeue');
+      }
+    }
+    this.state = 'stopped';
+  }
+
+  private open(priority: TaskPriority, prefetch: number): ChannelWrapper {
+    const queues = this.topology.queues(priority);
+    const channel = this.connection!.createChannel({
+      name: `cogman-consume-${priority}`,
+      confirm: false,
+      setup: async (ch: Channel) => {
+        await this.topology.assert(ch, queues);
+        // global: the limit is shared by the consumers of all queues of this priority.
+        await ch.prefetch(prefetch, true);
+        if (this.state !== 'running') return;
+        const tags: string[] = [];
+        this.consumers.set(ch, tags);
+        ch.once('close', () => this.consumers.delete(ch));
+        for (const queue of queues) {
+          const { consumerTag } = await ch.consume(
+            queue,
+            (msg) => this.receive(ch, queue, priority, msg),
+            { noAck: false },
+          );
+          tags.push(consumerTag);
+        }
+      },
+    });
+    this.channels.push(channel);
+    return channel;
+  }
+
+  private receive(
+    channel: Channel,
+    queue: string,
+    priority: TaskPriority,
+    msg: ConsumeMessage | null,
+  ) {
+    if (msg === null) {
+      this.logger.warn(`The broker cancelled the consumer of ${queue}`);
+      return;
+    }
+    const delivery: InFlight = { channel, msg, controller: new AbortController(), settled: false };
+    this.inFlight.add(delivery);
+    void this.run(delivery, queue, priority);
+  }
+
+  private async run(delivery: InFlight, queue: string, priority: TaskPriority): Promise<void> {
+    const { msg, controller } = delivery;
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.executor.execute({ msg, queue, priority, signal: controller.signal });
+    } catch (error) {
+      if (delivery.settled) return;
+      this.logger.error(
+        `Could not process message ${String(msg.properties.messageId)} from ${queue}; it goes back to the queue`,
+        error instanceof Error ? error.stack : String(error),
+      );
+      // Wait before handing it back, or a broken Redis or broker makes it loop hot.
+      await delay(INFRASTRUCTURE_RETRY_DELAY, undefined, { signal: controller.signal }).catch(
+        () => {},
+      );
+      outcome = 'requeue';
+    }
+    this.settle(delivery, outcome);
+  }
+
+  /** Acks or requeues once; a closed channel needs neither (the broker redelivers). */
+  private settle(delivery: InFlight, outcome: DeliveryOutcome): void {
+    if (delivery.settled) return;
+    delivery.settled = true;
+    this.inFlight.delete(delivery);
+    try {
+      if (outcome === 'ack') delivery.channel.ack(delivery.msg);
+      else delivery.channel.nack(delivery.msg, false, true);
+    } catch (error) {
+      this.logger.debug?.(`Could not ${outcome} a delivery: ${String(error)}`);
+    }
+    if (this.inFlight.size === 0) this.onIdle?.();
+  }
+
+  private async cancelConsumers(): Promise<void> {
+    const cancels = [...this.consumers].flatMap(([ch, tags]) => tags.map((tag) => ch.cancel(tag)));
+    await Promise.allSettled(cancels);
+    this.consumers.clear();
+  }
+}

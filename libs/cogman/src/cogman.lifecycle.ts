@@ -1,0 +1,102 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { BrokerConnection } from './broker/broker-connection';
+import { TaskConsumer } from './broker/task.consumer';
+import { TaskPublisher } from './broker/task.publisher';
+import { TaskDispatcher } from './client/task.dispatcher';
+import { TaskTopology } from './broker/task-topology';
+import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
+import type { ResolvedCogmanOptions } from './config';
+import { TaskHandlerRegistry } from './worker/task-handler.registry';
+import { COGMAN_REDIS } from './store/redis-connection';
+
+/**
+ * Starts and stops Cogman in order. Connections open at bootstrap (a failure closes whatever
+ * opened and fails the start); at shutdown the worker drains while Redis and the broker are
+ * still up, then pending sends finish, then channels and connections close.
+ */
+@Injectable()
+export class CogmanLifecycle
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly logger = new Logger('Cogman');
+  private closing?: Promise<void>;
+
+  constructor(
+    @Inject(PUBLISHER_CONNECTION) private readonly publisherConnection: BrokerConnection,
+    @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
+    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    private readonly publisher: TaskPublisher,
+    private readonly consumer: TaskConsumer,
+    private readonly dispatcher: TaskDispatcher,
+    private readonly topology: TaskTopology,
+    private readonly registry: TaskHandlerRegistry,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      if (this.redis.status === 'wait') {
+        // Failures are logged by the client's watcher and retried; the broker is what boot needs.
+        this.redis.connect().catch(() => {});
+      }
+      await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
+      await this.publisher.open();
+      await this.consumer.start();
+      this.logger.log(this.describe());
+    } catch (error) {
+      this.publisher.fail(error);
+      await this.close();
+      throw error;
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.consumer.drain();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
+  }
+
+  private describe(): string {
+    const { high, low } = this.topology;
+    const handlers = this.registry.names();
+    const worker = this.consumerConnection
+      ? `worker consuming ${high.length} high and ${low.length} low priority queue(s) for ${handlers.length ? handlers.join(', ') : 'no handlers'}`
+      : 'producer only';
+    return `Cogman started (${this.options.namespace ? `namespace ${this.options.namespace}, ` : ''}${worker})`;
+  }
+
+  private close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.consumer.drain();
+      await this.dispatcher.close();
+      await this.consumerConnection?.close();
+      await this.publisherConnection.close();
+      await quit(this.redis);
+      this.logger.log('Cogman stopped');
+    })();
+    return this.closing;
+  }
+}
+
+async function quit(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    if (redis.status === 'ready') {
+      await redis.quit();
+      return;
+    }
+  } catch {
+    // Fall through to a hard disconnect.
+  }
+  redis.disconnect();
+}

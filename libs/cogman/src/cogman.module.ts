@@ -1,0 +1,91 @@
+import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { BrokerConnection } from './broker/broker-connection';
+import { TaskConsumer } from './broker/task.consumer';
+import { TaskPublisher } from './broker/task.publisher';
+import { TaskTopology } from './broker/task-topology';
+import { CogmanClient } from './client/cogman.client';
+import { TaskDispatcher } from './client/task.dispatcher';
+import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
+import { CogmanInspector } from './cogman.inspector';
+import { CogmanLifecycle } from './cogman.lifecycle';
+import {
+  COGMAN_ASYNC_OPTIONS_TYPE,
+  COGMAN_MODULE_OPTIONS,
+  COGMAN_OPTIONS_TYPE,
+  CogmanConfigurableModule,
+} from './cogman.module-definition';
+import {
+  resolveCogmanOptions,
+  type CogmanModuleOptions,
+  type ResolvedCogmanOptions,
+} from './config';
+import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
+import { redisConnectionProvider } from './store/redis-connection';
+import { RedisTaskLogStore } from './store/redis-task-log.store';
+import { TASK_LOG_STORE } from './store/task-log.store';
+import { CogmanWorker } from './worker/cogman.worker';
+import { TaskHandlerRegistry } from './worker/task-handler.registry';
+import { TaskExecutor } from './worker/task.executor';
+
+const resolvedOptions: Provider = {
+  provide: RESOLVED_OPTIONS,
+  inject: [COGMAN_MODULE_OPTIONS],
+  useFactory: (options: CogmanModuleOptions) => resolveCogmanOptions(options),
+};
+
+const connections: Provider[] = [
+  {
+    provide: PUBLISHER_CONNECTION,
+    inject: [RESOLVED_OPTIONS],
+    useFactory: (options: ResolvedCogmanOptions) =>
+      new BrokerConnection('cogman-publisher', options),
+  },
+  {
+    provide: CONSUMER_CONNECTION,
+    inject: [RESOLVED_OPTIONS],
+    useFactory: (options: ResolvedCogmanOptions) =>
+      options.startWorker ? new BrokerConnection('cogman-consumer', options) : null,
+  },
+];
+
+/**
+ * Background tasks on RabbitMQ and Redis. `CogmanModule.forRoot({ amqpUri, redisUri })` once in
+ * the root module; then `@TaskHandler('name')` on providers and `CogmanClient` to send tasks.
+ */
+@Module({})
+export class CogmanModule extends CogmanConfigurableModule {
+  static forRoot(options: typeof COGMAN_OPTIONS_TYPE): DynamicModule {
+    return CogmanModule.assemble(super.forRoot(options));
+  }
+
+  static forRootAsync(options: typeof COGMAN_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return CogmanModule.assemble(super.forRootAsync(options));
+  }
+
+  private static assemble(definition: DynamicModule): DynamicModule {
+    return {
+      ...definition,
+      imports: [...(definition.imports ?? []), DiscoveryModule],
+      providers: [
+        ...(definition.providers ?? []),
+        resolvedOptions,
+        redisConnectionProvider,
+        ...connections,
+        { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
+        TaskTopology,
+        TaskPublisher,
+        TaskDispatcher,
+        TaskHandlerRegistry,
+        TaskHandlerExplorer,
+        TaskExecutor,
+        TaskConsumer,
+        CogmanLifecycle,
+        CogmanInspector,
+        CogmanClient,
+        CogmanWorker,
+      ],
+      exports: [CogmanClient, CogmanWorker],
+    };
+  }
+}

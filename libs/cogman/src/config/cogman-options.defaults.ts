@@ -1,0 +1,19 @@
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const DAY = 24 * 60 * MINUTE;
+
+/** Defaults of the Go Cogman library, plus those of the worker. */
+export const COGMAN_DEFAULTS = {
+  connectionTimeout: 10 * MINUTE,
+  requestTimeout: 5 * SECOND,
+  redisTtl: 7 * DAY,
+  mongoTtl: 30 * DAY,
+  highPriorityQueueCount: 1,
+  lowPriorityQueueCount: 1,
+  startRestServer: false,
+  startWorker: true,
+  highPriorityConcurrency: 20,
+  lowPriorityConcurrency: 10,
+  shutdownTimeout: 30 * SECOND,
+  namespace: '',
+} as const;

@@ -1,0 +1,41 @@
+/** Options of `CogmanModule.forRoot`. Durations are in milliseconds. */
+export interface CogmanModuleOptions {
+  /** RabbitMQ URI, `amqp://` or `amqps://`. Required. */
+  amqpUri: string;
+  /** Redis URI, `redis://` or `rediss://`; holds the task log. Required. */
+  redisUri: string;
+  /** MongoDB URI; when set, every status change is archived there. */
+  mongoUri?: string;
+  /** How long boot waits for the first broker connection. Default 10 minutes. */
+  connectionTimeout?: number;
+  /** How long `sendTask` waits for the broker to confirm a message. Default 5 seconds. */
+  requestTimeout?: number;
+  /** How long a task record lives in Redis after its last change. Default 7 days. */
+  redisTtl?: number;
+  /** How long a task document lives in MongoDB. Default 30 days. */
+  mongoTtl?: number;
+  /** Number of high priority queues (round robin). Default 1. */
+  highPriorityQueueCount?: number;
+  /** Number of low priority (lazy) queues (round robin). Default 1. */
+  lowPriorityQueueCount?: number;
+  /** Mount `CogmanController` in the host application. Default false. */
+  startRestServer?: boolean;
+  /** Consume and run tasks in this process. Set false for a producer-only process. Default true. */
+  startWorker?: boolean;
+  /** High priority handlers running at once in this process. Default 20. */
+  highPriorityConcurrency?: number;
+  /** Low priority handlers running at once in this process. Default 10. */
+  lowPriorityConcurrency?: number;
+  /** How long shutdown waits for running handlers before aborting them. Default 30 seconds. */
+  shutdownTimeout?: number;
+  /**
+   * Prefix of queue names and Redis keys, so that separate services can share a broker.
+   * Empty (the default) keeps the queue names of the Go Cogman library.
+   */
+  namespace?: string;
+}
+
+/** Options after defaults and validation: every field is set. */
+export interface ResolvedCogmanOptions extends Required<Omit<CogmanModuleOptions, 'mongoUri'>> {
+  mongoUri: string | undefined;
+}

@@ -1,0 +1,130 @@
+import { OptionsInvalidError } from '../errors';
+import { COGMAN_DEFAULTS } from './cogman-options.defaults';
+import type { CogmanModuleOptions } from './cogman-options.interface';
+import { redactUri } from './redact-uri';
+import { resolveCogmanOptions } from './resolve-options';
+
+const base: CogmanModuleOptions = {
+  amqpUri: 'amqp://localhost:5672',
+  redisUri: 'redis://localhost:6379/0',
+};
+
+function errorOf(options: unknown): OptionsInvalidError {
+  try {
+    resolveCogmanOptions(options as CogmanModuleOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(OptionsInvalidError);
+    return error as OptionsInvalidError;
+  }
+  throw new Error('expected the options to be rejected');
+}
+
+describe('resolveCogmanOptions', () => {
+  it('applies the Go library defaults (in milliseconds) and the worker defaults', () => {
+    expect(resolveCogmanOptions(base)).toEqual({
+      ...base,
+      mongoUri: undefined,
+      connectionTimeout: 600_000,
+      requestTimeout: 5_000,
+      redisTtl: 604_800_000,
+      mongoTtl: 2_592_000_000,
+      highPriorityQueueCount: 1,
+      lowPriorityQueueCount: 1,
+      startRestServer: false,
+      startWorker: true,
+      highPriorityConcurrency: 20,
+      lowPriorityConcurrency: 10,
+      shutdownTimeout: 30_000,
+      namespace: '',
+    });
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(12);
+  });
+
+  it('keeps the values given', () => {
+    const options = resolveCogmanOptions({
+      ...base,
+      mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
+      highPriorityQueueCount: 2,
+      lowPriorityQueueCount: 4,
+      startRestServer: true,
+      startWorker: false,
+      namespace: 'billing',
+      requestTimeout: 1000,
+    });
+    expect(options).toMatchObject({
+      mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
+      highPriorityQueueCount: 2,
+      lowPriorityQueueCount: 4,
+      startRestServer: true,
+      startWorker: false,
+      namespace: 'billing',
+      requestTimeout: 1000,
+    });
+  });
+
+  it.each([
+    ['amqpUri', { redisUri: base.redisUri }, 'is required'],
+    ['redisUri', { amqpUri: base.amqpUri }, 'is required'],
+    ['amqpUri', { ...base, amqpUri: '' }, 'is required'],
+    ['amqpUri', { ...base, amqpUri: 42 }, 'expected a string'],
+    ['amqpUri', { ...base, amqpUri: 'http://localhost' }, 'amqp://'],
+    ['amqpUri', { ...base, amqpUri: 'not a uri' }, 'amqp://'],
+    ['amqpUri', { ...base, amqpUri: 'amqp://' }, 'with a host'],
+    ['redisUri', { ...base, redisUri: 'amqp://localhost' }, 'redis://'],
+    ['mongoUri', { ...base, mongoUri: 'postgres://localhost' }, 'mongodb://'],
+    ['connectionTimeout', { ...base, connectionTimeout: 0 }, 'from 1 to'],
+    ['requestTimeout', { ...base, requestTimeout: -5 }, 'from 1 to'],
+    ['requestTimeout', { ...base, requestTimeout: '5000' }, 'expected an integer'],
+    ['redisTtl', { ...base, redisTtl: 1.5 }, 'expected an integer'],
+    ['mongoTtl', { ...base, mongoTtl: NaN }, 'expected an integer'],
+    ['highPriorityQueueCount', { ...base, highPriorityQueueCount: 0 }, 'from 1 to'],
+    ['lowPriorityQueueCount', { ...base, lowPriorityQueueCount: -1 }, 'from 1 to'],
+    ['highPriorityConcurrency', { ...base, highPriorityConcurrency: 70_000 }, 'from 1 to 65535'],
+    ['lowPriorityConcurrency', { ...base, lowPriorityConcurrency: 0 }, 'from 1 to'],
+    ['shutdownTimeout', { ...base, shutdownTimeout: 2 ** 40 }, 'from 1 to'],
+    ['startRestServer', { ...base, startRestServer: 'yes' }, 'true or false'],
+    ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
+    ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
+    ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
+    ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
+  ])('rejects a bad %s, naming it and its value', (option, options, reason) => {
+    const error = errorOf(options);
+    expect(error.option).toBe(option);
+    expect(error.code).toBe('COGMAN_OPTIONS_INVALID');
+    expect(error.message).toContain(`"${option}"`);
+    expect(error.message).toContain(reason);
+  });
+
+  it('rejects something that is not an options object', () => {
+    expect(errorOf(undefined).option).toBe('options');
+    expect(errorOf('amqp://x').option).toBe('options');
+  });
+
+  it('never shows the password of a URI in an error', () => {
+    const cases = [
+      { ...base, amqpUri: 'http://admin:s3cr3t-pw@rabbit:5672' },
+      { ...base, redisUri: 'ftp://:s3cr3t-pw@redis:6379' },
+      { ...base, mongoUri: 'postgres://root:s3cr3t-pw@mongo/db' },
+      { ...base, amqpUri: 'amqp://admin:s3cr3t-pw@' },
+    ];
+    for (const options of cases) {
+      const error = errorOf(options);
+      expect(error.message).not.toContain('s3cr3t-pw');
+      expect(error.value).not.toContain('s3cr3t-pw');
+      expect(error.message).toContain('***');
+    }
+  });
+});
+
+describe('redactUri', () => {
+  it.each([
+    ['amqp://guest:guest@localhost:5672/vhost', 'amqp://guest:***@localhost:5672/vhost'],
+    ['redis://:pa:ss@word@host:6379/0', 'redis://:***@host:6379/0'],
+    ['mongodb://u:p%40ss@a:1,b:2/db?x=y', 'mongodb://u:***@a:1,b:2/db?x=y'],
+    ['amqp://localhost:5672', 'amqp://localhost:5672'],
+    ['redis://user@host', 'redis://user@host'],
+    ['not a uri', 'not a uri'],
+  ])('%s -> %s', (uri, expected) => {
+    expect(redactUri(uri)).toBe(expected);
+  });
+});

@@ -1,0 +1,139 @@
+import { OptionsInvalidError } from '../errors';
+import { COGMAN_DEFAULTS } from './cogman-options.defaults';
+import { CogmanModuleOptions, ResolvedCogmanOptions } from './cogman-options.interface';
+import { redactUri } from './redact-uri';
+
+const URI_SCHEMES = {
+  amqpUri: ['amqp:', 'amqps:'],
+  redisUri: ['redis:', 'rediss:'],
+  mongoUri: ['mongodb:', 'mongodb+srv:'],
+} as const;
+
+const KNOWN_OPTIONS = new Set<string>([
+  ...Object.keys(COGMAN_DEFAULTS),
+  ...Object.keys(URI_SCHEMES),
+]);
+
+/** Largest timer delay Node accepts (about 24.8 days); longer timeouts would fire at once. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** Applies defaults and validates every option; throws `OptionsInvalidError` naming the first bad one. */
+export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogmanOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new OptionsInvalidError('options', describe(input), 'expected an options object');
+  }
+  const raw = input as unknown as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw new OptionsInvalidError(key, describe(raw[key]), 'is not a Cogman option');
+    }
+  }
+  const pick = <K extends keyof typeof COGMAN_DEFAULTS>(key: K) =>
+    raw[key] === undefined ? COGMAN_DEFAULTS[key] : raw[key];
+
+  return {
+    amqpUri: uri(raw, 'amqpUri', true)!,
+    redisUri: uri(raw, 'redisUri', true)!,
+    mongoUri: uri(raw, 'mongoUri', false),
+    connectionTimeout: positiveInteger('connectionTimeout', pick('connectionTimeout'), MAX_TIMEOUT),
+    requestTimeout: positiveInteger('requestTimeout', pick('requestTimeout'), MAX_TIMEOUT),
+    redisTtl: positiveInteger('redisTtl', pick('redisTtl')),
+    mongoTtl: positiveInteger('mongoTtl', pick('mongoTtl')),
+    highPriorityQueueCount: positiveInteger(
+      'highPriorityQueueCount',
+      pick('highPriorityQueueCount'),
+      1000,
+    ),
+    lowPriorityQueueCount: positiveInteger(
+      'lowPriorityQueueCount',
+      pick('lowPriorityQueueCount'),
+      1000,
+    ),
+    startRestServer: boolean('startRestServer', pick('startRestServer')),
+    startWorker: boolean('startWorker', pick('startWorker')),
+    // RabbitMQ's prefetch count is an unsigned 16-bit integer.
+    highPriorityConcurrency: positiveInteger(
+      'highPriorityConcurrency',
+      pick('highPriorityConcurrency'),
+      65535,
+    ),
+    lowPriorityConcurrency: positiveInteger(
+      'lowPriorityConcurrency',
+      pick('lowPriorityConcurrency'),
+      65535,
+    ),
+    shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
+    namespace: namespace(pick('namespace')),
+  };
+}
+
+function uri(raw: Record<string, unknown>, option: keyof typeof URI_SCHEMES, required: boolean) {
+  const value = raw[option];
+  if (value === undefined || value === null || value === '') {
+    if (!required) return undefined;
+    throw new OptionsInvalidError(option, describe(value), 'is required');
+  }
+  if (typeof value !== 'string') {
+    throw new OptionsInvalidError(option, describe(value), 'expected a string');
+  }
+  const schemes: readonly string[] = URI_SCHEMES[option];
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(value)?.[0].toLowerCase();
+  if (!scheme || !schemes.includes(scheme) || !value.startsWith(`${scheme}//`)) {
+    throw new OptionsInvalidError(
+      option,
+      describe(value),
+      `expected a URI starting with ${schemes.map((s) => `${s}//`).join(' or ')}`,
+    );
+  }
+  // MongoDB URIs may list several hosts, which WHATWG URLs cannot parse.
+  if (option !== 'mongoUri' && !hasHost(value)) {
+    throw new OptionsInvalidError(option, describe(value), 'is not a valid URI with a host');
+  }
+  return value;
+}
+
+function hasHost(value: string): boolean {
+  try {
+    return new URL(value).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function positiveInteger(option: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new OptionsInvalidError(option, describe(value), 'expected an integer');
+  }
+  if (value <= 0 || value > max) {
+    throw new OptionsInvalidError(option, describe(value), `expected an integer from 1 to ${max}`);
+  }
+  return value;
+}
+
+function boolean(option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') {
+    throw new OptionsInvalidError(option, describe(value), 'expected true or false');
+  }
+  return value;
+}
+
+function namespace(value: unknown): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_-]{0,64}$/.test(value)) {
+    throw new OptionsInvalidError(
+      'namespace',
+      describe(value),
+      'expected up to 64 letters, digits, "_" or "-"',
+    );
+  }
+  return value;
+}
+
+/** A printable form of an option value; URIs lose their password. */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(redactUri(value));
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) {
+    return String(value);
+  }
+  return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
+}

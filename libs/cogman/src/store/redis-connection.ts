@@ -1,0 +1,39 @@
+import { Logger, type Provider } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+
+/** Cogman's own ioredis client; CogmanLifecycle closes it after Cogman's last write. */
+export const COGMAN_REDIS = Symbol('cogman:redis');
+
+export const redisConnectionProvider: Provider = {
+  provide: COGMAN_REDIS,
+  inject: [RESOLVED_OPTIONS],
+  useFactory: (options: ResolvedCogmanOptions) => {
+    const client = new Redis(options.redisUri, {
+      connectionName: 'cogman',
+      // Commands issued in the same tick travel in one round trip.
+      enableAutoPipelining: true,
+      // Connect on first use, so that a boot that fails earlier leaves nothing open.
+      lazyConnect: true,
+    });
+    watchConnection(client);
+    return client;
+  },
+};
+
+/** Logs the first error of an outage and the recovery, not every reconnection attempt. */
+function watchConnection(client: Redis): void {
+  const logger = new Logger('Cogman:Redis');
+  let down = false;
+  client.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    logger.error(`Redis connection lost: ${error.message}`);
+  });
+  client.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger.log('Redis connection restored');
+  });
+}

@@ -1,0 +1,4 @@
+export * from './task-id';
+export * from './task-message';
+export * from './task-status';
+export * from './task.interfaces';

@@ -1,0 +1,165 @@
+import type { ConsumeMessage, Options } from 'amqplib';
+import { TaskInvalidError } from '../errors';
+import type { TaskInfo, TaskPriority } from './task.interfaces';
+
+export const JSON_CONTENT_TYPE = 'application/json';
+export const BINARY_CONTENT_TYPE = 'application/octet-stream';
+
+/** A payload as it travels: JSON text or raw bytes. */
+export interface EncodedPayload {
+  contentType: typeof JSON_CONTENT_TYPE | typeof BINARY_CONTENT_TYPE;
+  body: Buffer;
+}
+
+/** Everything needed to publish, run and record one attempt of a task. */
+export interface TaskEnvelope extends TaskInfo {
+  payload: EncodedPayload;
+}
+
+/**
+ * AMQP headers. `TaskName` and `TaskID` (plus the message id) are what the Go Cogman library
+ * sends and reads; the `x-cogman-*` ones carry what it did not have, and are optional on input.
+ */
+export const TASK_HEADERS = {
+  name: 'TaskName',
+  id: 'TaskID',
+  attempt: 'x-cogman-attempt',
+  retry: 'x-cogman-retry',
+  originalTaskId: 'x-cogman-original-task-id',
+  primaryKey: 'x-cogman-primary-key',
+  createdAt: 'x-cogman-created-at',
+} as const;
+
+const RESERVED_HEADER = /^(taskname|taskid|x-cogman-.*)$/i;
+
+export function isReservedHeader(name: string): boolean {
+  return RESERVED_HEADER.test(name);
+}
+
+/** Turns a payload into bytes; a Buffer stays as it is, anything else must be JSON. */
+export function encodePayload(payload: unknown): EncodedPayload {
+  if (Buffer.isBuffer(payload)) return { contentType: BINARY_CONTENT_TYPE, body: payload };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload === undefined ? null : payload);
+  } catch (error) {
+    throw new TaskInvalidError('payload', `cannot be serialised to JSON: ${message(error)}`, {
+      cause: error,
+    });
+  }
+  if (text === undefined) {
+    throw new TaskInvalidError('payload', `cannot be serialised to JSON (${typeof payload})`);
+  }
+  return { contentType: JSON_CONTENT_TYPE, body: Buffer.from(text) };
+}
+
+/** Turns bytes back into the payload a handler receives; throws on malformed JSON. */
+export function decodePayload(payload: EncodedPayload): unknown {
+  return payload.contentType === JSON_CONTENT_TYPE
+    ? JSON.parse(payload.body.toString('utf8'))
+    : payload.body;
+}
+
+/** The message that carries one attempt. */
+export function toMessage(task: TaskEnvelope): { content: Buffer; options: Options.Publish } {
+  const headers: Record<string, string | number> = {
+    ...task.headers,
+    [TASK_HEADERS.name]: task.name,
+    [TASK_HEADERS.id]: task.taskId,
+    [TASK_HEADERS.attempt]: task.attempt,
+    [TASK_HEADERS.retry]: task.retry,
+    [TASK_HEADERS.originalTaskId]: task.originalTaskId,
+    [TASK_HEADERS.createdAt]: task.createdAt.getTime(),
+  };
+  if (task.primaryKey !== null) headers[TASK_HEADERS.primaryKey] = task.primaryKey;
+  return {
+    content: task.payload.body,
+    options: {
+      persistent: true,
+      messageId: task.taskId,
+      contentType: task.payload.contentType,
+      timestamp: Math.floor(task.createdAt.getTime() / 1000),
+      headers,
+    },
+  };
+}
+
+/** Why a delivery cannot be run; it goes to the dead-letter queue with this reason. */
+export type DeadLetterReason =
+  'missing_task_name' | 'missing_task_id' | 'unknown_task' | 'undecodable_payload';
+
+export type DecodedDelivery =
+  | { ok: true; task: TaskEnvelope }
+  | { ok: false; reason: DeadLetterReason; detail: string; taskId?: string; name?: string };
+
+/**
+ * Reads a delivery. Messages of the Go library (no `x-cogman-*` headers, no content type) are
+ * a first attempt with no retries and a binary payload.
+ */
+export function fromDelivery(msg: ConsumeMessage, priority: TaskPriority): DecodedDelivery {
+  const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+  const name = text(headers[TASK_HEADERS.name]);
+  const taskId = text(headers[TASK_HEADERS.id]) ?? text(msg.properties.messageId);
+  if (!name) {
+    return {
+      ok: false,
+      reason: 'missing_task_name',
+      detail: 'the TaskName header is missing or empty',
+      taskId,
+    };
+  }
+  if (!taskId) {
+    return {
+      ok: false,
+      reason: 'missing_task_id',
+      detail: 'neither a TaskID header nor a message id',
+      name,
+    };
+  }
+  const createdAt = integer(headers[TASK_HEADERS.createdAt]);
+  return {
+    ok: true,
+    task: {
+      taskId,
+      name,
+      originalTaskId: text(headers[TASK_HEADERS.originalTaskId]) ?? taskId,
+      primaryKey: text(headers[TASK_HEADERS.primaryKey]) ?? null,
+      retry: integer(headers[TASK_HEADERS.retry]) ?? 0,
+      attempt: integer(headers[TASK_HEADERS.attempt]) ?? 1,
+      priority,
+      headers: customHeaders(headers),
+      createdAt: createdAt === undefined ? new Date() : new Date(createdAt),
+      payload: {
+        contentType:
+          msg.properties.contentType === JSON_CONTENT_TYPE
+            ? JSON_CONTENT_TYPE
+            : BINARY_CONTENT_TYPE,
+        body: msg.content,
+      },
+    },
+  };
+}
+
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value || undefined;
+  if (Buffer.isBuffer(value)) return value.toString('utf8') || undefined;
+  return undefined;
+}
+
+function integer(value: unknown): number | undefined {
+  const n = typeof value === 'string' ? Number(value) : value;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** The string headers other than Cogman's own: those given at send time. */
+function customHeaders(headers: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (typeof value === 'string' && !isReservedHeader(key)) out[key] = value;
+  }
+  return out;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,64 @@
+import type { LoggerService } from '@nestjs/common';
+import type { TaskStatus } from './task-status';
+
+export type TaskPriority = 'high' | 'low';
+
+/** What `CogmanClient.sendTask` takes. */
+export interface SendTaskOptions<P = unknown> {
+  /** Name of the task; a worker must have a handler for it. */
+  name: string;
+  /** Any JSON value, or a Buffer that reaches the handler byte for byte. */
+  payload?: P;
+  /** Default `low`. */
+  priority?: TaskPriority;
+  /** How many times a failed task is tried again. Default 0. */
+  retry?: number;
+  /** A key of your own to find the task by. */
+  primaryKey?: string;
+  /** String headers passed to the handler in `ctx.task.headers`. */
+  headers?: Record<string, string>;
+}
+
+/** What identifies one attempt of a task; the same on every status change. */
+export interface TaskInfo {
+  taskId: string;
+  name: string;
+  /** Id of the first attempt; shared by every attempt of the task. */
+  originalTaskId: string;
+  primaryKey: string | null;
+  /** How many times the task may be tried again after a failure (the same on every attempt). */
+  retry: number;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  attempt: number;
+  priority: TaskPriority;
+  /** Custom headers given at send time. */
+  headers: Record<string, string>;
+  createdAt: Date;
+}
+
+/** One attempt of a task, as recorded in the task log. */
+export interface TaskRecord<P = unknown> extends TaskInfo {
+  payload: P;
+  status: TaskStatus;
+  /** Text of the error of a failed attempt. */
+  failError: string | null;
+  /** Milliseconds the handler ran, once it has finished. */
+  duration: number | null;
+  updatedAt: Date;
+}
+
+/** What a handler receives beside the payload. */
+export interface TaskContext {
+  task: Readonly<TaskInfo>;
+  /** Aborted when the application shuts down before the handler finished. */
+  signal: AbortSignal;
+  logger: LoggerService;
+}
+
+/** A provider marked with `@TaskHandler('name')` implements this. */
+export interface CogmanTaskHandler<P = unknown> {
+  handle(payload: P, ctx: TaskContext): unknown;
+}
+
+/** A handler registered as a plain function. */
+export type TaskHandlerFunction<P = unknown> = (payload: P, ctx: TaskContext) => unknown;

@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { TaskConsumer } from '../broker/task.consumer';
+import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
+import { TaskHandlerInvalidError } from '../errors';
+import type { CogmanTaskHandler, TaskHandlerFunction } from '../task';
+import { TaskHandlerRegistry } from './task-handler.registry';
+
+/** The worker of this process: register handlers in code, see what it runs. */
+@Injectable()
+export class CogmanWorker {
+  constructor(
+    private readonly registry: TaskHandlerRegistry,
+    private readonly consumer: TaskConsumer,
+  ) {}
+
+  /**
+   * Registers the handler of a task without a decorator (like the Go `server.Register`).
+   * Register before the application starts (in `onModuleInit`), so no task arrives first.
+   */
+  register<P = unknown>(
+    name: string,
+    handler: CogmanTaskHandler<P> | TaskHandlerFunction<P>,
+    options: TaskHandlerOptions = {},
+  ): void {
+    const instance: CogmanTaskHandler | undefined =
+      typeof handler === 'function' ? { handle: handler } : handler;
+    if (typeof instance?.handle !== 'function') {
+      throw new TaskHandlerInvalidError(
+        name,
+        'expected a function or an object with handle(payload, ctx)',
+      );
+    }
+    const source =
+      typeof handler === 'function'
+        ? `function ${handler.name || '(anonymous)'}`
+        : handler.constructor.name;
+    this.registry.add({ name, options, source, resolve: () => instance });
+  }
+
+  /** Names of the tasks this process can run. */
+  get handlers(): string[] {
+    return this.registry.names();
+  }
+
+  /** Whether this process is consuming tasks. */
+  get running(): boolean {
+    return this.consumer.running;
+  }
+
+  /** Number of tasks running in this process now. */
+  get activeCount(): number {
+    return this.consumer.activeCount;
+  }
+}
