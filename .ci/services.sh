@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests and the demo use are up on loopback, starting any that is down:
+# RabbitMQ (5672), Redis (6379) and FerretDB (MongoDB wire protocol, 27017; built here from the Go
+# module proxy on first use). Safe to run again: a service that answers is left alone.
+set -euo pipefail
+
+FERRETDB_VERSION=v1.24.2
+CACHE_DIR="${COGMAN_CACHE_DIR:-$HOME/.cache/cogman}"
+FERRETDB_BIN="$CACHE_DIR/ferretdb-$FERRETDB_VERSION"
+FERRETDB_DATA="${COGMAN_FERRETDB_DATA:-$CACHE_DIR/ferretdb-data}"
+
+log() { printf '[services] %s\n' "$*"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 120); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  log "$name did not open port $port"
+  return 1
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || {
+    log "$2 is down and '$1' is not installed here; start it yourself (docker compose up -d)"
+    exit 1
+  }
+}
+
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    log "Redis is up"
+    return
+  fi
+  need redis-server Redis
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for_port 6379 Redis
+}
+
+ensure_rabbitmq() {
+  if port_open 5672 && rabbitmq-diagnostics -q check_running >/dev/null 2>&1; then
+    log "RabbitMQ is up"
+    return
+  fi
+  need rabbitmq-server RabbitMQ
+  if ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+    log "starting RabbitMQ"
+    rabbitmq-server -detached
+  fi
+  rabbitmqctl await_startup --timeout 120 >/dev/null
+  # A node that runs but whose app was stopped (rabbitmqctl stop_app) gets its app back.
+  rabbitmq-diagnostics -q check_running >/dev/null 2>&1 || rabbitmqctl start_app >/dev/null
+  wait_for_port 5672 RabbitMQ
+  log "RabbitMQ is up"
+}
+
+build_ferretdb() {
+  [ -x "$FERRETDB_BIN" ] && return
+  need go FerretDB
+  log "building FerretDB $FERRETDB_VERSION from the Go module proxy"
+  local src work
+  src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  work=$(mktemp -d)
+  cp -r "$src/." "$work"
+  chmod -R u+w "$work"
+  # `go install` of the module panics at start for want of this generated file.
+  echo "$FERRETDB_VERSION" >"$work/build/version/version.txt"
+  mkdir -p "$CACHE_DIR"
+  (cd "$work" && go build -o "$FERRETDB_BIN" ./cmd/ferretdb)
+  rm -rf "$work"
+}
+
+ensure_ferretdb() {
+  if port_open 27017; then
+    log "MongoDB (FerretDB) is up"
+    return
+  fi
+  build_ferretdb
+  log "starting FerretDB"
+  mkdir -p "$FERRETDB_DATA"
+  nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$FERRETDB_DATA/" \
+    --listen-addr=127.0.0.1:27017 --debug-addr=127.0.0.1:0 --state-dir="$FERRETDB_DATA" \
+    --telemetry=disable --log-level=warn >"$CACHE_DIR/ferretdb.log" 2>&1 &
+  wait_for_port 27017 FerretDB
+}
+
+case "${1:-all}" in
+  install) build_ferretdb ;;
+  all)
+    ensure_redis
+    ensure_rabbitmq
+    ensure_ferretdb
+    ;;
+  *)
+    echo "usage: $0 [all|install]" >&2
+    exit 2
+    ;;
+esac
