@@ -23,6 +23,8 @@ import {
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
 import { redisConnectionProvider } from './store/redis-connection';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
+import { TASK_ARCHIVE } from './store/task-archive';
+import { TaskLog } from './store/task-log';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
@@ -73,6 +75,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         redisConnectionProvider,
         ...connections,
         { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
+        { provide: TASK_ARCHIVE, useValue: null },
+        TaskLog,
         TaskTopology,
         TaskPublisher,
         TaskDispatcher,

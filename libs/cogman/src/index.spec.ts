@@ -19,6 +19,7 @@ describe('public API', () => {
       'TaskHandlerInvalidError',
       'TaskInvalidError',
       'TaskPublishError',
+      'TasksNotSentError',
       'redactUri',
     ]);
   });

@@ -16,6 +16,7 @@ export {
   TaskHandlerInvalidError,
   TaskInvalidError,
   TaskPublishError,
+  TasksNotSentError,
 } from './errors';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';
 export { TASK_HEADERS, TASK_STATUSES } from './task';

@@ -1,6 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { CogmanInspector } from '../cogman.inspector';
-import { TaskInvalidError } from '../errors';
+import { TaskInvalidError, TasksNotSentError } from '../errors';
+import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
 import type { SendTaskOptions } from '../task';
 import { CogmanClient } from './cogman.client';
@@ -27,10 +28,16 @@ describe('CogmanClient.sendTask', () => {
         {
           provide: TaskDispatcher,
           useValue: {
-            dispatch: (task: unknown) => (dispatched.push(task), Promise.resolve('queued')),
+            dispatch: (task: { name: string }) => {
+              dispatched.push(task);
+              return task.name === 'unpublishable'
+                ? Promise.reject(new Error('nacked'))
+                : Promise.resolve('queued');
+            },
           },
         },
         { provide: TASK_LOG_STORE, useValue: store },
+        TaskLog,
         { provide: CogmanInspector, useValue: {} },
       ],
     }).compile();
@@ -65,6 +72,37 @@ describe('CogmanClient.sendTask', () => {
       expect(written).toEqual([]);
     },
   );
+
+  it('rejects a bulk send with one invalid task before sending any, naming its index', async () => {
+    const sending = client.sendTasks([{ name: 'ok' }, { name: 'ok', retry: -2 }]);
+    await expect(sending).rejects.toMatchObject({
+      field: 'tasks[1].retry',
+      code: 'COGMAN_TASK_INVALID',
+    });
+    expect(dispatched).toEqual([]);
+  });
+
+  it('sends tasks in bulk, in order', async () => {
+    const records = await client.sendTasks([{ name: 'a' }, { name: 'b', priority: 'high' }]);
+    expect(records.map((r) => [r.name, r.priority, r.status])).toEqual([
+      ['a', 'low', 'queued'],
+      ['b', 'high', 'queued'],
+    ]);
+    expect(dispatched).toHaveLength(2);
+  });
+
+  it('reports which tasks of a bulk send were not sent, with the records of those that were', async () => {
+    const sending = client.sendTasks([{ name: 'a' }, { name: 'unpublishable' }, { name: 'c' }]);
+    await expect(sending).rejects.toThrow(TasksNotSentError);
+    const error = (await sending.catch((e: unknown) => e)) as TasksNotSentError;
+    expect(error.failures.map((f) => f.index)).toEqual([1]);
+    expect(error.sent.map((r) => (r as { name: string } | undefined)?.name)).toEqual([
+      'a',
+      undefined,
+      'c',
+    ]);
+    expect(error.message).toBe('1 of 3 tasks were not sent; the first (index 1): nacked');
+  });
 
   it('gives a valid task an id, defaults and its payload, and returns it queued', async () => {
     const record = await client.sendTask({ name: 'email', payload: { to: 'a@b.c' } });

@@ -1,6 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { TaskInvalidError } from '../errors';
-import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
+import { Injectable } from '@nestjs/common';
+import { TaskInvalidError, TasksNotSentError } from '../errors';
+import { TaskLog } from '../store/task-log';
 import {
   encodePayload,
   isReservedHeader,
@@ -10,6 +10,7 @@ import {
   type TaskEnvelope,
   type TaskPriority,
   type TaskRecord,
+  type TaskStatus,
 } from '../task';
 import { CogmanInspector, type CogmanServices } from '../cogman.inspector';
 import { TaskDispatcher } from './task.dispatcher';
@@ -21,7 +22,7 @@ const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
 export class CogmanClient {
   constructor(
     private readonly dispatcher: TaskDispatcher,
-    @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
+    private readonly store: TaskLog,
     private readonly inspector: CogmanInspector,
   ) {}
 
@@ -32,14 +33,38 @@ export class CogmanClient {
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
     const task = buildTask(options);
     const status = await this.dispatcher.dispatch(task);
-    return {
-      ...task,
-      payload: options.payload as P,
-      status,
-      failError: null,
-      duration: null,
-      updatedAt: new Date(),
-    };
+    return sentRecord(task, options.payload as P, status);
+  }
+
+  /**
+   * Sends many tasks at once, each with the guarantees of `sendTask`. All are validated first:
+   * one invalid task rejects the call (`TaskInvalidError`, its field prefixed with the index)
+   * before anything is sent. If some cannot be published, the call rejects with
+   * `TasksNotSentError`, which lists them and holds the records of those that were sent.
+   */
+  async sendTasks<P = unknown>(tasks: SendTaskOptions<P>[]): Promise<TaskRecord<P>[]> {
+    if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
+    const built = tasks.map((options, index) => {
+      try {
+        return buildTask(options);
+      } catch (error) {
+        if (!(error instanceof TaskInvalidError)) throw error;
+        throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {
+          cause: error,
+        });
+      }
+    });
+    const results = await Promise.allSettled(built.map((task) => this.dispatcher.dispatch(task)));
+    const records = results.map((result, i) =>
+      result.status === 'fulfilled'
+        ? sentRecord(built[i], tasks[i].payload as P, result.value)
+        : undefined,
+    );
+    const failures = results.flatMap((result, index) =>
+      result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
+    );
+    if (failures.length > 0) throw new TasksNotSentError(failures, records);
+    return records as TaskRecord<P>[];
   }
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */
@@ -69,6 +94,10 @@ export class CogmanClient {
   services(): CogmanServices {
     return this.inspector.services();
   }
+}
+
+function sentRecord<P>(task: TaskEnvelope, payload: P, status: TaskStatus): TaskRecord<P> {
+  return { ...task, payload, status, failError: null, duration: null, updatedAt: new Date() };
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */

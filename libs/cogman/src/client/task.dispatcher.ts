@@ -1,7 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { TaskPublisher } from '../broker/task.publisher';
 import { ClientClosedError } from '../errors';
-import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
+import { TaskLog } from '../store/task-log';
 import type { TaskEnvelope, TaskStatus } from '../task';
 
 /**
@@ -15,7 +15,7 @@ export class TaskDispatcher {
 
   constructor(
     private readonly publisher: TaskPublisher,
-    @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
+    private readonly store: TaskLog,
   ) {}
 
   /** Resolves with the status reached once the broker has confirmed the message. */

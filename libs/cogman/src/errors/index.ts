@@ -6,3 +6,4 @@ export { TaskHandlerDuplicateError } from './task-handler-duplicate.error';
 export { TaskHandlerInvalidError } from './task-handler-invalid.error';
 export { TaskInvalidError } from './task-invalid.error';
 export { TaskPublishError } from './task-publish.error';
+export { TasksNotSentError } from './tasks-not-sent.error';

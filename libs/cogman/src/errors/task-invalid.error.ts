@@ -6,7 +6,7 @@ export class TaskInvalidError extends CogmanError {
 
   constructor(
     readonly field: string,
-    reason: string,
+    readonly reason: string,
     options?: ErrorOptions,
   ) {
     super(`Invalid task: "${field}" ${reason}`, options);

@@ -10,6 +10,10 @@ export interface TaskStatusChange {
   duration?: number;
   /** The attempt itself: fills in a record that does not exist yet (or lost these fields). */
   task?: TaskEnvelope;
+  /** When a `scheduled` attempt is due. */
+  runAt?: Date;
+  /** Archive only: the producer holding an unpublished task, and until when. */
+  lease?: { owner: string; until: Date };
 }
 
 export interface TaskStatusResult {

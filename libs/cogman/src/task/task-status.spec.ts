@@ -2,7 +2,14 @@ import { isFinished, movesForward, TASK_STATUSES, type TaskStatus } from './task
 
 describe('task status order', () => {
   const order: TaskStatus[] = ['initiated', 'queued', 'in_progress'];
-  const finished: TaskStatus[] = ['retry', 'success', 'failed'];
+  const finished: TaskStatus[] = ['retry', 'success', 'failed', 'cancelled'];
+
+  it('treats initiated and scheduled as the same first step', () => {
+    expect(movesForward('initiated', 'scheduled')).toBe(false);
+    expect(movesForward('scheduled', 'initiated')).toBe(false);
+    expect(movesForward('scheduled', 'queued')).toBe(true);
+    expect(movesForward('scheduled', 'cancelled')).toBe(true);
+  });
 
   it('moves forward along initiated → queued → in_progress → a finished status', () => {
     for (const [i, status] of order.entries()) {

@@ -3,6 +3,7 @@ import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { buildTask } from '../client/cogman.client';
 import { TaskDispatcher } from '../client/task.dispatcher';
+import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE } from '../store/task-log.store';
 import { retryTaskId, toMessage, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
@@ -42,6 +43,7 @@ describe('TaskExecutor', () => {
         TaskExecutor,
         TaskHandlerRegistry,
         { provide: TASK_LOG_STORE, useValue: store },
+        TaskLog,
         {
           provide: TaskDispatcher,
           useValue: {

@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
-import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
+import { TaskLog } from '../store/task-log';
 import {
   decodePayload,
   fromDelivery,
@@ -41,7 +41,7 @@ export class TaskExecutor {
     private readonly registry: TaskHandlerRegistry,
     private readonly dispatcher: TaskDispatcher,
     private readonly publisher: TaskPublisher,
-    @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
+    private readonly store: TaskLog,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {

@@ -1,0 +1,78 @@
+import type { TaskEnvelope, TaskPriority, TaskRecord, TaskStatus } from '../task';
+import type { TaskStatusChange } from './task-log.store';
+
+/** Filters of a task listing; every field optional. Dates bound `createdAt`, inclusive. */
+export interface TaskListQuery {
+  status?: TaskStatus[];
+  name?: string;
+  priority?: TaskPriority;
+  primaryKey?: string;
+  originalTaskId?: string;
+  from?: Date;
+  to?: Date;
+  /** Newest first (default) or oldest first, by `createdAt` then `taskId`. */
+  order?: 'desc' | 'asc';
+  /** Page size; the archive caps it (see `TASK_LIST_MAX_LIMIT`). */
+  limit: number;
+  /** Opaque position returned as `nextCursor` by the previous page. */
+  cursor?: string;
+}
+
+export const TASK_LIST_MAX_LIMIT = 500;
+
+export interface TaskListPage {
+  items: TaskRecord[];
+  /** Number of tasks matching the filters, over all pages. */
+  total: number;
+  /** Cursor of the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** Counts per status of the tasks created in `[from, to)`, split into `buckets` equal intervals. */
+export interface TaskCountQuery {
+  from: Date;
+  to: Date;
+  buckets: number;
+  name?: string;
+}
+
+export interface TaskCountBucket {
+  from: Date;
+  to: Date;
+  total: number;
+  counts: Record<TaskStatus, number>;
+}
+
+/**
+ * The durable archive of every attempt (MongoDB). Writes are batched and never block the task
+ * path; they are retried while the archive is unreachable and caught up when it returns.
+ */
+export interface TaskArchive {
+  /**
+   * Archives a status change, rank-guarded like the Redis log. The promise settles when the
+   * change is durably written (callers on the hot path ignore it; the offline path awaits it).
+   */
+  write(change: TaskStatusChange): Promise<void>;
+  get(taskId: string): Promise<TaskRecord | null>;
+  list(query: TaskListQuery): Promise<TaskListPage>;
+  count(query: TaskCountQuery): Promise<TaskCountBucket[]>;
+  /**
+   * Re-enqueue support: takes over up to `limit` tasks still `initiated` (accepted but never
+   * published) whose owner's lease has expired, making `owner` their owner until `leaseMs` from
+   * now. Atomic per task, so several producers never claim one task twice.
+   */
+  claimOrphans(owner: string, leaseMs: number, limit: number): Promise<TaskEnvelope[]>;
+  /**
+   * Extends the lease of `owner` on the given tasks (offline tasks it still holds), and returns
+   * the ids it still owns (a task taken over after a lapsed lease is no longer its own).
+   */
+  renewLease(owner: string, taskIds: string[], leaseMs: number): Promise<string[]>;
+  /** Whether the archive answers now. */
+  readonly connected: boolean;
+  /** Changes waiting to be written. */
+  readonly backlog: number;
+  /** Writes what is waiting, within `timeout` ms. */
+  flush(timeout: number): Promise<void>;
+}
+
+export const TASK_ARCHIVE = Symbol('cogman:task-archive');
