@@ -144,6 +144,7 @@ describe('Cogman core: sending, processing and the Redis log', () => {
       name: 'flaky',
       payload: { succeedOnAttempt: 3 },
       retry: 5,
+      backoff: { type: 'fixed', delay: 0 },
       primaryKey: 'order-17',
       priority: 'high',
     });
@@ -182,6 +183,7 @@ describe('Cogman core: sending, processing and the Redis log', () => {
       name: 'flaky',
       payload: { succeedOnAttempt: 99 },
       retry: 2,
+      backoff: { type: 'fixed', delay: 0 },
     });
     const records = await waitFor('the last attempt to fail', async () => {
       const chain = runs.filter((run) => run.task.originalTaskId === task.taskId);

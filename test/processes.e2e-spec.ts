@@ -1,48 +1,33 @@
-import type { INestApplicationContext } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { CogmanClient } from '@cogman/nestjs';
-import { startApp } from './support/app';
-import { cleanUp, openRedis, uniqueNamespace } from './support/services';
+import { testHarness } from './support/harness';
+import { openRedis } from './support/services';
 import { waitFor } from './support/wait';
-import {
-  startWorkerProcess,
-  stopWorkerProcess,
-  type WorkerProcess,
-} from './support/worker-process';
+import { stopWorkerProcess } from './support/worker-process';
 
 describe('Worker processes', () => {
   let redis: Redis;
-  const workers: WorkerProcess[] = [];
-  const apps: INestApplicationContext[] = [];
-  const namespaces: string[] = [];
+  const harness = testHarness();
 
   beforeAll(() => {
     redis = openRedis();
   });
 
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map((worker) => stopWorkerProcess(worker, 'SIGKILL')));
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-  });
+  afterEach(() => harness.afterEach());
 
   afterAll(async () => {
     redis.disconnect();
-    for (const namespace of namespaces) await cleanUp(namespace);
+    await harness.afterAll();
   });
 
   async function producer(label: string) {
-    const namespace = uniqueNamespace(label);
-    namespaces.push(namespace);
-    const app = await startApp({ namespace, startWorker: false });
-    apps.push(app);
+    const namespace = harness.namespace(label);
+    const app = await harness.app({ namespace, startWorker: false });
     return { namespace, client: app.get(CogmanClient) };
   }
 
-  async function worker(namespace: string, env: Record<string, string> = {}) {
-    const started = await startWorkerProcess({ COGMAN_NAMESPACE: namespace, ...env });
-    workers.push(started);
-    return started;
-  }
+  const worker = (namespace: string, env: Record<string, string> = {}) =>
+    harness.worker(namespace, env);
 
   it('redelivers the task of a worker killed with SIGKILL mid-task to another worker', async () => {
     const { namespace, client } = await producer('sigkill');

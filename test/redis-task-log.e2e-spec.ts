@@ -27,7 +27,10 @@ describe('RedisTaskLogStore (real Redis)', () => {
 
   it('keeps the most advanced status whatever order concurrent writers land in', async () => {
     const statuses: TaskStatus[] = ['initiated', 'queued', 'in_progress', 'success'];
-    const tasks = Array.from({ length: 200 }, () => buildTask({ name: 'race', payload: { x: 1 } }));
+    const tasks = Array.from(
+      { length: 200 },
+      () => buildTask({ name: 'race', payload: { x: 1 } }).task,
+    );
     // Every permutation of writers, fired at once (pipelined), for many tasks.
     await Promise.all(
       tasks.flatMap((task, i) => {
@@ -49,7 +52,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
   });
 
   it('never lets a late queued overwrite success (the Go D8 race)', async () => {
-    const task = buildTask({ name: 'late' });
+    const task = buildTask({ name: 'late' }).task;
     await store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task });
     await store.record({ taskId: task.taskId, status: 'success', at: new Date(), duration: 12.5 });
     const late = await store.record({ taskId: task.taskId, status: 'queued', at: new Date() });
@@ -58,7 +61,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
   });
 
   it('sets the TTL in the same step as every write', async () => {
-    const task = buildTask({ name: 'ttl' });
+    const task = buildTask({ name: 'ttl' }).task;
     await store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task });
     const ttl = await redis.pttl(store.key(task.taskId));
     expect(ttl).toBeGreaterThan(redisTtl - 5_000);
@@ -75,7 +78,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
       primaryKey: 'pk',
       retry: 2,
       payload: Buffer.from([0, 255]),
-    });
+    }).task;
     await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
     await store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task });
     const record = await store.get(task.taskId);
@@ -90,7 +93,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
 
   it('stores every status under the namespaced key', async () => {
     for (const status of TASK_STATUSES) {
-      const task = buildTask({ name: status });
+      const task = buildTask({ name: status }).task;
       expect(store.key(task.taskId)).toBe(`cogman:${namespace}:task:${task.taskId}`);
       await store.record({ taskId: task.taskId, status, at: new Date(), task });
       expect((await store.get(task.taskId))?.status).toBe(status);

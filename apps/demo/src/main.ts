@@ -7,6 +7,7 @@ import { AppModule } from './app.module';
 
 const EMAILS = 20;
 const REPORTS = 20;
+const REMINDER_DELAY = 1500;
 
 async function main(): Promise<void> {
   const serve = process.argv.includes('--serve');
@@ -18,32 +19,39 @@ async function main(): Promise<void> {
   const logger = new Logger('Demo');
 
   const started = Date.now();
-  const sent: TaskRecord[] = await Promise.all([
-    ...Array.from({ length: EMAILS }, (_, i) =>
-      cogman.sendTask({
-        name: 'email',
-        priority: 'high',
-        payload: { to: `user${i}@example.com`, subject: 'Welcome' },
-        primaryKey: `user-${i}`,
-      }),
-    ),
-    ...Array.from({ length: REPORTS }, (_, i) =>
-      cogman.sendTask({
-        name: 'report',
-        priority: 'low',
-        retry: 2,
-        // Every fifth report fails twice and succeeds on its third attempt; one never succeeds.
-        payload: {
-          month: `2026-${String((i % 12) + 1).padStart(2, '0')}`,
-          failAttempts: i === 0 ? 9 : i % 5 === 0 ? 2 : 0,
-        },
-      }),
-    ),
-  ]);
-  logger.log(`Sent ${EMAILS} high priority (email) and ${REPORTS} low priority (report) tasks`);
+  const emails = await cogman.sendTasks(
+    Array.from({ length: EMAILS }, (_, i) => ({
+      name: 'email',
+      priority: 'high' as const,
+      payload: { to: `user${i}@example.com`, subject: 'Welcome' },
+      primaryKey: `user-${i}`,
+    })),
+  );
+  const reports = await cogman.sendTasks(
+    Array.from({ length: REPORTS }, (_, i) => ({
+      name: 'report',
+      retry: 2,
+      // Every fifth report fails twice and succeeds on its third attempt, waiting between
+      // attempts (exponential backoff from 200 ms); one never succeeds.
+      backoff: { type: 'exponential' as const, delay: 200 },
+      payload: {
+        month: `2026-${String((i % 12) + 1).padStart(2, '0')}`,
+        failAttempts: i === 0 ? 9 : i % 5 === 0 ? 2 : 0,
+      },
+    })),
+  );
+  const reminder = await cogman.sendTask({
+    name: 'email',
+    priority: 'high',
+    delay: REMINDER_DELAY,
+    payload: { to: 'user0@example.com', subject: 'Reminder' },
+  });
+  logger.log(
+    `Sent ${EMAILS} high priority (email), ${REPORTS} low priority (report) tasks, and a reminder email due in ${REMINDER_DELAY} ms (${reminder.status})`,
+  );
 
-  const finals = await waitForChains(cogman, sent);
-  printSummary(cogman.services(), finals, Date.now() - started);
+  const chains = await waitForChains(cogman, [...emails, ...reports, reminder]);
+  printSummary(cogman.services(), chains, reminder, Date.now() - started);
 
   if (serve) {
     logger.log('Serving; press Ctrl+C to stop');
@@ -52,23 +60,32 @@ async function main(): Promise<void> {
   await app.close();
 }
 
-/** The last attempt of each task, once every task has finished (retries are new attempts). */
-async function waitForChains(cogman: CogmanClient, sent: TaskRecord[]): Promise<TaskRecord[]> {
+/** Every attempt of each task, once every task has finished (retries are new attempts). */
+async function waitForChains(cogman: CogmanClient, sent: TaskRecord[]): Promise<TaskRecord[][]> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const chains = await Promise.all(sent.map((task) => cogman.getAttempts(task.taskId)));
-    const finals = chains.map((chain) => chain[chain.length - 1]);
-    if (finals.every((task) => task && ['success', 'failed'].includes(task.status))) return finals;
+    const done = chains.every((chain) =>
+      ['success', 'failed'].includes(chain[chain.length - 1]?.status),
+    );
+    if (done) return chains;
     if (Date.now() > deadline) throw new Error('The demo tasks did not finish within a minute');
     await delay(100);
   }
 }
 
-function printSummary(services: CogmanServices, finals: TaskRecord[], elapsed: number): void {
+function printSummary(
+  services: CogmanServices,
+  chains: TaskRecord[][],
+  reminder: TaskRecord,
+  elapsed: number,
+): void {
   const on = (flag: boolean | null) => (flag === null ? 'n/a' : flag ? 'connected' : 'DOWN');
-  const count = (status: string, name?: string) =>
-    finals.filter((task) => task.status === status && (!name || task.name === name)).length;
-  const retried = finals.filter((task) => task.attempt > 1);
+  const finals = chains.map((chain) => chain[chain.length - 1]);
+  const count = (status: string, name: string) =>
+    finals.filter((task) => task.status === status && task.name === name).length;
+  const retried = chains.find((chain) => chain.length === 3 && chain[2].status === 'success');
+  const reminderRun = chains.find((chain) => chain[0].taskId === reminder.taskId)![0];
   const lines = [
     '',
     'Cogman services',
@@ -84,10 +101,20 @@ function printSummary(services: CogmanServices, finals: TaskRecord[], elapsed: n
     `Tasks (${elapsed} ms)`,
     `  email   (high)  success ${count('success', 'email')}  failed ${count('failed', 'email')}`,
     `  report  (low)   success ${count('success', 'report')}  failed ${count('failed', 'report')}`,
-    `  retried ${retried.length} task(s); e.g. ${retried[0] ? `${retried[0].name} ${retried[0].originalTaskId} ended ${retried[0].status} on attempt ${retried[0].attempt}${retried[0].failError ? `: ${retried[0].failError}` : ''}` : '-'}`,
-    '',
+    `  delayed  the reminder was due ${REMINDER_DELAY} ms after sending; it finished ${reminderRun.updatedAt.getTime() - reminder.createdAt.getTime()} ms after`,
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  if (retried) {
+    lines.push(`  retried  report ${retried[0].originalTaskId}:`);
+    for (const attempt of retried) {
+      const wait = attempt.runAt
+        ? ` (waited for ${attempt.runAt.getTime() - attempt.createdAt.getTime()} ms backoff)`
+        : '';
+      lines.push(
+        `           attempt ${attempt.attempt} ${attempt.status}${attempt.failError ? `: ${attempt.failError}` : ''}${wait}`,
+      );
+    }
+  }
+  process.stdout.write([...lines, ''].join('\n') + '\n');
 }
 
 main().catch((error: unknown) => {

@@ -14,6 +14,8 @@ import { TaskDispatcher } from './client/task.dispatcher';
 import { TaskTopology } from './broker/task-topology';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
 import type { ResolvedCogmanOptions } from './config';
+import { TaskScheduler } from './scheduler/task.scheduler';
+import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { COGMAN_REDIS } from './store/redis-connection';
 
@@ -38,6 +40,8 @@ export class CogmanLifecycle
     private readonly dispatcher: TaskDispatcher,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
+    private readonly scheduler: TaskScheduler,
+    private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {}
 
@@ -49,7 +53,9 @@ export class CogmanLifecycle
       }
       await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
       await this.publisher.open();
+      if (this.consumerConnection) await this.cancellation.listen();
       await this.consumer.start();
+      this.scheduler.start();
       this.logger.log(this.describe());
     } catch (error) {
       this.publisher.fail(error);
@@ -77,8 +83,10 @@ export class CogmanLifecycle
 
   private close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.scheduler.stop();
       await this.consumer.drain();
       await this.dispatcher.close();
+      await this.cancellation.close();
       await this.consumerConnection?.close();
       await this.publisherConnection.close();
       await quit(this.redis);

@@ -29,6 +29,8 @@ import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { TaskExecutor } from './worker/task.executor';
+import { TaskCancellation } from './worker/task-cancellation';
+import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
   provide: RESOLVED_OPTIONS,
@@ -84,6 +86,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskHandlerExplorer,
         TaskExecutor,
         TaskConsumer,
+        TaskScheduler,
+        TaskCancellation,
         CogmanLifecycle,
         CogmanInspector,
         CogmanClient,

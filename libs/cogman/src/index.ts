@@ -12,15 +12,23 @@ export {
   ClientClosedError,
   CogmanError,
   OptionsInvalidError,
+  TaskCancelledError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,
   TaskInvalidError,
+  TaskNotFoundError,
   TaskPublishError,
   TasksNotSentError,
+  TaskStatusConflictError,
+  TaskTimeoutError,
+  TaskUnrecoverableError,
 } from './errors';
+export { DEFAULT_BACKOFF } from './scheduler/backoff';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';
 export { TASK_HEADERS, TASK_STATUSES } from './task';
 export type {
+  BackoffFunction,
+  BackoffPolicy,
   CogmanTaskHandler,
   SendTaskOptions,
   TaskContext,

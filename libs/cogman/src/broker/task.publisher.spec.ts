@@ -41,8 +41,10 @@ describe('TaskPublisher', () => {
     const { connection, declared, published } = fakeConnection(() => Promise.resolve(true));
     const publisher = new TaskPublisher(connection, topology, options);
     await publisher.open();
-    for (let i = 0; i < 6; i++) await publisher.publish(buildTask({ name: 'x', priority: 'low' }));
-    for (let i = 0; i < 4; i++) await publisher.publish(buildTask({ name: 'x', priority: 'high' }));
+    for (let i = 0; i < 6; i++)
+      await publisher.publish(buildTask({ name: 'x', priority: 'low' }).task);
+    for (let i = 0; i < 4; i++)
+      await publisher.publish(buildTask({ name: 'x', priority: 'high' }).task);
 
     expect(declared).toEqual([
       'ns.high_priority_queue_0',
@@ -61,13 +63,13 @@ describe('TaskPublisher', () => {
   it('waits for open before publishing, and fails waiting publishes if the start failed', async () => {
     const { connection, published } = fakeConnection(() => Promise.resolve(true));
     const publisher = new TaskPublisher(connection, topology, options);
-    const early = publisher.publish(buildTask({ name: 'early' }));
+    const early = publisher.publish(buildTask({ name: 'early' }).task);
     await publisher.open();
     await early;
     expect(published).toHaveLength(1);
 
     const failing = new TaskPublisher(connection, topology, options);
-    const waiting = failing.publish(buildTask({ name: 'never' }));
+    const waiting = failing.publish(buildTask({ name: 'never' }).task);
     failing.fail(new Error('no broker'));
     await expect(waiting).rejects.toThrow('no broker');
   });
@@ -76,7 +78,7 @@ describe('TaskPublisher', () => {
     const { connection } = fakeConnection(() => Promise.reject(new Error('timeout')));
     const publisher = new TaskPublisher(connection, topology, options);
     await publisher.open();
-    const task = buildTask({ name: 'x' });
+    const task = buildTask({ name: 'x' }).task;
     const publishing = publisher.publish(task);
     await expect(publishing).rejects.toThrow(TaskPublishError);
     await expect(publishing).rejects.toThrow(

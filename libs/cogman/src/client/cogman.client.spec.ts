@@ -1,43 +1,59 @@
 import { Test } from '@nestjs/testing';
+import { TaskPublisher } from '../broker/task.publisher';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
 import { CogmanInspector } from '../cogman.inspector';
-import { TaskInvalidError, TasksNotSentError } from '../errors';
+import { resolveCogmanOptions } from '../config';
+import {
+  TaskInvalidError,
+  TaskNotFoundError,
+  TasksNotSentError,
+  TaskStatusConflictError,
+} from '../errors';
+import { TaskScheduler } from '../scheduler/task.scheduler';
 import { TaskLog } from '../store/task-log';
-import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
-import type { SendTaskOptions } from '../task';
+import { TASK_LOG_STORE } from '../store/task-log.store';
+import { retryTaskId, type SendTaskOptions, type TaskEnvelope } from '../task';
+import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
+import { TaskCancellation } from '../worker/task-cancellation';
 import { CogmanClient } from './cogman.client';
 import { TaskDispatcher } from './task.dispatcher';
 
-describe('CogmanClient.sendTask', () => {
-  const dispatched: unknown[] = [];
-  const written: unknown[] = [];
+describe('CogmanClient', () => {
+  /** Messages the fake broker confirmed; a task named "unpublishable" is refused. */
+  const dispatched: TaskEnvelope[] = [];
+  const notified: string[] = [];
+  let store: InMemoryTaskLogStore;
   let client: CogmanClient;
 
   beforeEach(async () => {
     dispatched.length = 0;
-    written.length = 0;
-    const store: TaskLogStore = {
-      record: (change) => {
-        written.push(change);
-        return Promise.resolve({ applied: true, previous: null });
-      },
-      get: () => Promise.resolve(null),
-    };
+    notified.length = 0;
+    store = new InMemoryTaskLogStore();
     const moduleRef = await Test.createTestingModule({
       providers: [
         CogmanClient,
+        TaskDispatcher,
+        TaskScheduler,
+        TaskLog,
+        { provide: TASK_LOG_STORE, useValue: store },
         {
-          provide: TaskDispatcher,
+          provide: RESOLVED_OPTIONS,
+          useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
+        },
+        {
+          provide: TaskPublisher,
           useValue: {
-            dispatch: (task: { name: string }) => {
+            publish: (task: TaskEnvelope) => {
+              if (task.name === 'unpublishable') return Promise.reject(new Error('nacked'));
               dispatched.push(task);
-              return task.name === 'unpublishable'
-                ? Promise.reject(new Error('nacked'))
-                : Promise.resolve('queued');
+              return Promise.resolve();
             },
           },
         },
-        { provide: TASK_LOG_STORE, useValue: store },
-        TaskLog,
+        {
+          provide: TaskCancellation,
+          useValue: { notify: (id: string) => (notified.push(id), Promise.resolve()) },
+        },
         { provide: CogmanInspector, useValue: {} },
       ],
     }).compile();
@@ -58,6 +74,14 @@ describe('CogmanClient.sendTask', () => {
     ['an empty primary key', { name: 'x', primaryKey: '' }, 'primaryKey'],
     ['a non-string header', { name: 'x', headers: { a: 1 } }, 'headers'],
     ['a reserved header', { name: 'x', headers: { TaskID: 'forged' } }, 'headers'],
+    ['a zero timeout', { name: 'x', timeout: 0 }, 'timeout'],
+    ['a backoff function', { name: 'x', backoff: () => 5 }, 'backoff'],
+    ['an unknown backoff type', { name: 'x', backoff: { type: 'linear' } }, 'backoff'],
+    ['a fixed backoff without delay', { name: 'x', backoff: { type: 'fixed' } }, 'backoff'],
+    ['a negative delay', { name: 'x', delay: -1 }, 'delay'],
+    ['both delay and runAt', { name: 'x', delay: 5, runAt: new Date() }, 'delay'],
+    ['an invalid runAt', { name: 'x', runAt: new Date('nope') }, 'runAt'],
+    ['a runAt that is not a Date', { name: 'x', runAt: '2030-01-01' }, 'runAt'],
     ['a circular payload', { name: 'x', payload: circular }, 'payload'],
     ['a BigInt payload', { name: 'x', payload: { n: 10n } }, 'payload'],
     ['a function payload', { name: 'x', payload: () => 1 }, 'payload'],
@@ -69,7 +93,7 @@ describe('CogmanClient.sendTask', () => {
       await expect(sending).rejects.toThrow(TaskInvalidError);
       await expect(sending).rejects.toMatchObject({ field, code: 'COGMAN_TASK_INVALID' });
       expect(dispatched).toEqual([]);
-      expect(written).toEqual([]);
+      expect(store.changes).toEqual([]);
     },
   );
 
@@ -118,5 +142,93 @@ describe('CogmanClient.sendTask', () => {
     expect(record.originalTaskId).toBe(record.taskId);
     expect(record.taskId).toMatch(/^[0-9a-f-]{36}$/);
     expect(dispatched).toHaveLength(1);
+  });
+
+  it('schedules a task with a delay or a future runAt, and publishes one due now at once', async () => {
+    const later = await client.sendTask({ name: 'later', delay: 60_000 });
+    expect(later.status).toBe('scheduled');
+    expect(later.runAt!.getTime()).toBeGreaterThan(Date.now() + 59_000);
+    expect(store.schedule.get(later.taskId)).toBe(later.runAt!.getTime());
+    const at = await client.sendTask({ name: 'at', runAt: new Date(Date.now() + 5_000) });
+    expect(at.status).toBe('scheduled');
+    const past = await client.sendTask({ name: 'past', runAt: new Date(Date.now() - 5_000) });
+    const now = await client.sendTask({ name: 'now', delay: 0 });
+    expect([past.status, now.status]).toEqual(['queued', 'queued']);
+    expect(dispatched.map((task) => task.name)).toEqual(['past', 'now']);
+  });
+
+  describe('cancelTask', () => {
+    it('cancels a scheduled task: off the schedule, never published', async () => {
+      const task = await client.sendTask({ name: 'later', delay: 60_000 });
+      await expect(client.cancelTask(task.taskId)).resolves.toMatchObject({ status: 'cancelled' });
+      expect(store.schedule.has(task.taskId)).toBe(false);
+      expect(notified).toEqual([]);
+    });
+
+    it('cancels a queued task (workers skip it) and aborts a running one', async () => {
+      const queued = await client.sendTask({ name: 'queued' });
+      await expect(client.cancelTask(queued.taskId)).resolves.toMatchObject({
+        status: 'cancelled',
+      });
+      const running = await client.sendTask({ name: 'running' });
+      await store.record({ taskId: running.taskId, status: 'in_progress', at: new Date() });
+      await client.cancelTask(running.taskId);
+      expect(notified).toEqual([running.taskId]);
+    });
+
+    it('refuses a finished task, and an unknown one', async () => {
+      const task = await client.sendTask({ name: 'done' });
+      await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
+      const refusal = client.cancelTask(task.taskId);
+      await expect(refusal).rejects.toThrow(TaskStatusConflictError);
+      await expect(refusal).rejects.toThrow(
+        `Cannot cancel task ${task.taskId}: it is success; it has already finished`,
+      );
+      await expect(client.cancelTask('nope')).rejects.toThrow(TaskNotFoundError);
+    });
+
+    it('cancels the current attempt of a retried task, given the first attempt id', async () => {
+      const task = await client.sendTask({ name: 'retried', retry: 3 });
+      await store.record({ taskId: task.taskId, status: 'retry', at: new Date() });
+      const second = { ...dispatched[0], taskId: retryTaskId(task.taskId, 2), attempt: 2 };
+      await store.record({
+        taskId: second.taskId,
+        status: 'scheduled',
+        at: new Date(),
+        task: second,
+        runAt: new Date(Date.now() + 60_000),
+      });
+      await expect(client.cancelTask(task.taskId)).resolves.toMatchObject({
+        taskId: second.taskId,
+        status: 'cancelled',
+      });
+      // A next attempt that a worker tries to create afterwards is refused.
+      const dispatcher = (client as unknown as { dispatcher: TaskDispatcher }).dispatcher;
+      const third = { ...second, taskId: retryTaskId(task.taskId, 3), attempt: 3 };
+      await expect(dispatcher.dispatch(third, { unlessCancelled: second.taskId })).resolves.toBe(
+        'cancelled',
+      );
+      expect(dispatched.map((t) => t.taskId)).not.toContain(third.taskId);
+    });
+  });
+
+  describe('runNow', () => {
+    it('publishes a scheduled task at once', async () => {
+      const task = await client.sendTask({ name: 'later', delay: 60_000 });
+      await expect(client.runNow(task.taskId)).resolves.toMatchObject({ status: 'queued' });
+      expect(dispatched.map((t) => t.taskId)).toEqual([task.taskId]);
+      expect(store.schedule.has(task.taskId)).toBe(false);
+    });
+
+    it('refuses a task that is not scheduled, and an unknown one', async () => {
+      const task = await client.sendTask({ name: 'now' });
+      await expect(client.runNow(task.taskId)).rejects.toThrow(
+        `Cannot run now task ${task.taskId}: it is queued; only a scheduled task can be run now`,
+      );
+      const cancelled = await client.sendTask({ name: 'later', delay: 60_000 });
+      await client.cancelTask(cancelled.taskId);
+      await expect(client.runNow(cancelled.taskId)).rejects.toThrow(TaskStatusConflictError);
+      await expect(client.runNow('nope')).rejects.toThrow(TaskNotFoundError);
+    });
   });
 });

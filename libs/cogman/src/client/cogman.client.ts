@@ -1,39 +1,57 @@
 import { Injectable } from '@nestjs/common';
-import { TaskInvalidError, TasksNotSentError } from '../errors';
+import { CogmanInspector, type CogmanServices } from '../cogman.inspector';
+import {
+  TaskInvalidError,
+  TaskNotFoundError,
+  TasksNotSentError,
+  TaskStatusConflictError,
+} from '../errors';
+import { TaskScheduler } from '../scheduler/task.scheduler';
 import { TaskLog } from '../store/task-log';
 import {
   encodePayload,
+  isFinished,
   isReservedHeader,
   newTaskId,
   retryTaskId,
+  settingsProblem,
   type SendTaskOptions,
   type TaskEnvelope,
   type TaskPriority,
   type TaskRecord,
   type TaskStatus,
 } from '../task';
-import { CogmanInspector, type CogmanServices } from '../cogman.inspector';
+import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from './task.dispatcher';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
 
-/** Sends tasks and reads their records. Inject it anywhere. */
+/** A task to send: valid, with its id, and when it is due (undefined: now). */
+interface BuiltTask {
+  task: TaskEnvelope;
+  runAt?: Date;
+}
+
+/** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
   constructor(
     private readonly dispatcher: TaskDispatcher,
-    private readonly store: TaskLog,
+    private readonly log: TaskLog,
+    private readonly scheduler: TaskScheduler,
+    private readonly cancellation: TaskCancellation,
     private readonly inspector: CogmanInspector,
   ) {}
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
-   * the message. An invalid task is rejected with `TaskInvalidError` before anything is written.
+   * the message (`queued`). A task with a `delay` or `runAt` in the future is recorded
+   * `scheduled` and published when due. An invalid task is rejected with `TaskInvalidError`
+   * before anything is written.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const task = buildTask(options);
-    const status = await this.dispatcher.dispatch(task);
-    return sentRecord(task, options.payload as P, status);
+    const built = buildTask(options);
+    return sentRecord(built, options.payload as P, await this.send(built));
   }
 
   /**
@@ -54,7 +72,7 @@ export class CogmanClient {
         });
       }
     });
-    const results = await Promise.allSettled(built.map((task) => this.dispatcher.dispatch(task)));
+    const results = await Promise.allSettled(built.map((task) => this.send(task)));
     const records = results.map((result, i) =>
       result.status === 'fulfilled'
         ? sentRecord(built[i], tasks[i].payload as P, result.value)
@@ -69,7 +87,7 @@ export class CogmanClient {
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */
   getTask<P = unknown>(taskId: string): Promise<TaskRecord<P> | null> {
-    return this.store.get(taskId) as Promise<TaskRecord<P> | null>;
+    return this.log.get(taskId) as Promise<TaskRecord<P> | null>;
   }
 
   /**
@@ -77,35 +95,105 @@ export class CogmanClient {
    * derived from the first attempt's, so the chain is found without a search).
    */
   async getAttempts<P = unknown>(taskId: string): Promise<TaskRecord<P>[]> {
-    const some = await this.store.get(taskId);
+    const some = await this.log.get(taskId);
     if (!some) return [];
-    const first = some.attempt === 1 ? some : await this.store.get(some.originalTaskId);
+    const first = some.attempt === 1 ? some : await this.log.get(some.originalTaskId);
     if (!first) return [some as TaskRecord<P>];
     const chain = [first];
-    for (let attempt = 2; attempt <= first.retry + 1; attempt++) {
-      const next = await this.store.get(retryTaskId(first.taskId, attempt));
+    for (let attempt = 2; ; attempt++) {
+      const next = await this.log.get(retryTaskId(first.taskId, attempt));
       if (!next) break;
       chain.push(next);
     }
     return chain as TaskRecord<P>[];
   }
 
+  /**
+   * Cancels a task that has not finished: scheduled or waiting in a queue (a worker that
+   * receives it skips it), or running (its handler's signal is aborted). Given the id of any
+   * attempt, it cancels the task's current attempt. A finished task is refused with
+   * `TaskStatusConflictError`; an unknown one with `TaskNotFoundError`.
+   */
+  async cancelTask<P = unknown>(taskId: string): Promise<TaskRecord<P>> {
+    let current = await this.currentAttempt(taskId);
+    for (;;) {
+      const result = await this.log.record({
+        taskId: current.taskId,
+        status: 'cancelled',
+        at: new Date(),
+      });
+      if (!result.applied) {
+        throw new TaskStatusConflictError(
+          current.taskId,
+          result.previous ?? current.status,
+          'cancel',
+          'it has already finished',
+        );
+      }
+      if (result.previous === 'in_progress') await this.cancellation.notify(current.taskId);
+      // A worker may have created the next attempt just before this one was cancelled.
+      const next = await this.log.get(retryTaskId(current.originalTaskId, current.attempt + 1));
+      if (!next || isFinished(next.status)) break;
+      current = next;
+    }
+    return (await this.log.get(current.taskId)) as TaskRecord<P>;
+  }
+
+  /**
+   * Publishes a scheduled task (or a retry waiting for its backoff) now instead of when due.
+   * Any other status is refused with `TaskStatusConflictError`.
+   */
+  async runNow<P = unknown>(taskId: string): Promise<TaskRecord<P>> {
+    const current = await this.currentAttempt(taskId);
+    if (current.status !== 'scheduled') {
+      throw new TaskStatusConflictError(
+        current.taskId,
+        current.status,
+        'run now',
+        'only a scheduled task can be run now',
+      );
+    }
+    await this.scheduler.runNow(current.taskId);
+    return (await this.log.get(current.taskId)) as TaskRecord<P>;
+  }
+
   /** What Cogman is connected to and runs in this process. */
   services(): CogmanServices {
     return this.inspector.services();
   }
+
+  private send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
+    return runAt ? this.dispatcher.schedule(task, runAt) : this.dispatcher.dispatch(task);
+  }
+
+  /** The latest attempt of the task that `taskId` is an attempt of. */
+  private async currentAttempt(taskId: string): Promise<TaskRecord> {
+    const chain = await this.getAttempts(taskId);
+    if (chain.length === 0) throw new TaskNotFoundError(taskId);
+    return chain[chain.length - 1];
+  }
 }
 
-function sentRecord<P>(task: TaskEnvelope, payload: P, status: TaskStatus): TaskRecord<P> {
-  return { ...task, payload, status, failError: null, duration: null, updatedAt: new Date() };
+function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatus): TaskRecord<P> {
+  const { payload: _payload, timeout: _timeout, backoff: _backoff, retry, ...info } = task;
+  return {
+    ...info,
+    retry: retry ?? 0,
+    payload,
+    status,
+    failError: null,
+    duration: null,
+    runAt: runAt ?? null,
+    updatedAt: new Date(),
+  };
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions): TaskEnvelope {
+export function buildTask(options: SendTaskOptions): BuiltTask {
   if (typeof options !== 'object' || options === null) {
     throw new TaskInvalidError('options', 'must be an object');
   }
-  const { name, priority = 'low', retry = 0, primaryKey, headers = {} } = options;
+  const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
   if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
     throw new TaskInvalidError('name', 'must be a non-empty string of at most 255 bytes');
   }
@@ -115,12 +203,8 @@ export function buildTask(options: SendTaskOptions): TaskEnvelope {
       `must be "high" or "low", not ${JSON.stringify(priority)}`,
     );
   }
-  if (!Number.isSafeInteger(retry) || retry < 0) {
-    throw new TaskInvalidError(
-      'retry',
-      `must be a whole number of 0 or more, not ${String(retry)}`,
-    );
-  }
+  const problem = settingsProblem({ retry, timeout, backoff }, { backoffFunction: false });
+  if (problem) throw new TaskInvalidError(...problem);
   if (primaryKey !== undefined && (typeof primaryKey !== 'string' || primaryKey === '')) {
     throw new TaskInvalidError('primaryKey', 'must be a non-empty string when given');
   }
@@ -135,18 +219,46 @@ export function buildTask(options: SendTaskOptions): TaskEnvelope {
       throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
     }
   }
+  const now = new Date();
+  const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
   const taskId = newTaskId();
-  return {
+  const task: TaskEnvelope = {
     taskId,
     name,
     originalTaskId: taskId,
     primaryKey: primaryKey ?? null,
-    retry,
     attempt: 1,
     priority,
     headers: { ...headers },
-    createdAt: new Date(),
+    createdAt: now,
     payload,
   };
+  if (retry !== undefined) task.retry = retry;
+  if (timeout !== undefined) task.timeout = timeout;
+  if (backoff !== undefined) task.backoff = backoff;
+  return runAt ? { task, runAt } : { task };
+}
+
+/** When a task with `delay` or `runAt` is due; undefined when it is due now (or past). */
+function dueTime({ delay, runAt }: SendTaskOptions, now: Date): Date | undefined {
+  if (delay !== undefined && runAt !== undefined) {
+    throw new TaskInvalidError('delay', 'and "runAt" cannot both be given');
+  }
+  if (delay !== undefined) {
+    if (!Number.isSafeInteger(delay) || delay < 0) {
+      throw new TaskInvalidError(
+        'delay',
+        `must be a whole number of milliseconds, not ${String(delay)}`,
+      );
+    }
+    return delay > 0 ? new Date(now.getTime() + delay) : undefined;
+  }
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
+      throw new TaskInvalidError('runAt', 'must be a valid Date');
+    }
+    return runAt.getTime() > now.getTime() ? new Date(runAt) : undefined;
+  }
+  return undefined;
 }

@@ -2,11 +2,17 @@ import { Injectable } from '@nestjs/common';
 import { TaskPublisher } from '../broker/task.publisher';
 import { ClientClosedError } from '../errors';
 import { TaskLog } from '../store/task-log';
-import type { TaskEnvelope, TaskStatus } from '../task';
+import { isFinished, type TaskEnvelope, type TaskStatus } from '../task';
+
+/** Options of a dispatch. */
+export interface DispatchOptions {
+  /** Do nothing if the attempt with this id was cancelled (see TaskStatusChange). */
+  unlessCancelled?: string;
+}
 
 /**
- * The one path a task attempt takes into the queue, for new tasks and retries alike: record it
- * `initiated`, publish it and wait for the broker's confirm, record it `queued`.
+ * The one path a task attempt takes into the queue, for new tasks, retries and due scheduled
+ * tasks alike: record it, publish it and wait for the broker's confirm, record it `queued`.
  */
 @Injectable()
 export class TaskDispatcher {
@@ -15,17 +21,43 @@ export class TaskDispatcher {
 
   constructor(
     private readonly publisher: TaskPublisher,
-    private readonly store: TaskLog,
+    private readonly log: TaskLog,
   ) {}
 
-  /** Resolves with the status reached once the broker has confirmed the message. */
-  dispatch(task: TaskEnvelope): Promise<TaskStatus> {
-    if (this.closed) return Promise.reject(new ClientClosedError());
-    const sending = this.send(task);
-    this.pending.add(sending);
-    const forget = () => this.pending.delete(sending);
-    sending.then(forget, forget);
-    return sending;
+  /** Records the attempt `initiated`, publishes it and resolves once it is `queued`. */
+  dispatch(task: TaskEnvelope, options: DispatchOptions = {}): Promise<TaskStatus> {
+    return this.track(async () => {
+      const created = await this.log.record({
+        taskId: task.taskId,
+        status: 'initiated',
+        at: task.createdAt,
+        task,
+        unlessCancelled: options.unlessCancelled,
+      });
+      // Vetoed (its previous attempt was cancelled) or already finished: nothing to publish.
+      if (!created.applied && isFinished(created.previous)) return created.previous!;
+      return this.publish(task);
+    });
+  }
+
+  /** Records the attempt `scheduled`; the scheduler publishes it when `runAt` comes. */
+  schedule(task: TaskEnvelope, runAt: Date, options: DispatchOptions = {}): Promise<TaskStatus> {
+    return this.track(async () => {
+      const result = await this.log.record({
+        taskId: task.taskId,
+        status: 'scheduled',
+        at: new Date(),
+        task,
+        runAt,
+        unlessCancelled: options.unlessCancelled,
+      });
+      return result.applied ? 'scheduled' : result.previous!;
+    });
+  }
+
+  /** Publishes an attempt already recorded (a due scheduled task) and records it `queued`. */
+  publishRecorded(task: TaskEnvelope): Promise<TaskStatus> {
+    return this.track(() => this.publish(task));
   }
 
   /** Refuses new tasks and waits for those being sent. */
@@ -34,10 +66,18 @@ export class TaskDispatcher {
     await Promise.allSettled([...this.pending]);
   }
 
-  private async send(task: TaskEnvelope): Promise<TaskStatus> {
-    await this.store.record({ taskId: task.taskId, status: 'initiated', at: task.createdAt, task });
+  private track(send: () => Promise<TaskStatus>): Promise<TaskStatus> {
+    if (this.closed) return Promise.reject(new ClientClosedError());
+    const sending = send();
+    this.pending.add(sending);
+    const forget = () => this.pending.delete(sending);
+    sending.then(forget, forget);
+    return sending;
+  }
+
+  private async publish(task: TaskEnvelope): Promise<TaskStatus> {
     await this.publisher.publish(task);
-    await this.store.record({ taskId: task.taskId, status: 'queued', at: new Date() });
+    await this.log.record({ taskId: task.taskId, status: 'queued', at: new Date() });
     return 'queued';
   }
 }

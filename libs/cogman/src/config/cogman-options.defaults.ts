@@ -15,5 +15,7 @@ export const COGMAN_DEFAULTS = {
   highPriorityConcurrency: 20,
   lowPriorityConcurrency: 10,
   shutdownTimeout: 30 * SECOND,
+  taskTimeout: 10 * MINUTE,
+  startScheduler: true,
   namespace: '',
 } as const;

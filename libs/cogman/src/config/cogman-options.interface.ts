@@ -29,6 +29,14 @@ export interface CogmanModuleOptions {
   /** How long shutdown waits for running handlers before aborting them. Default 30 seconds. */
   shutdownTimeout?: number;
   /**
+   * How long an attempt may run when neither the task nor its handler says. Default 10 minutes,
+   * below RabbitMQ's delivery acknowledgement timeout (`consumer_timeout`, 30 minutes by default):
+   * past that the broker closes the channel and redelivers the task.
+   */
+  taskTimeout?: number;
+  /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
+  startScheduler?: boolean;
+  /**
    * Prefix of queue names and Redis keys, so that separate services can share a broker.
    * Empty (the default) keeps the queue names of the Go Cogman library.
    */

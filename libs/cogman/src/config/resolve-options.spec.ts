@@ -35,9 +35,11 @@ describe('resolveCogmanOptions', () => {
       highPriorityConcurrency: 20,
       lowPriorityConcurrency: 10,
       shutdownTimeout: 30_000,
+      taskTimeout: 600_000,
+      startScheduler: true,
       namespace: '',
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(12);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(14);
   });
 
   it('keeps the values given', () => {
@@ -84,6 +86,8 @@ describe('resolveCogmanOptions', () => {
     ['shutdownTimeout', { ...base, shutdownTimeout: 2 ** 40 }, 'from 1 to'],
     ['startRestServer', { ...base, startRestServer: 'yes' }, 'true or false'],
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
+    ['startScheduler', { ...base, startScheduler: null }, 'true or false'],
+    ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],

@@ -15,7 +15,7 @@ const KNOWN_OPTIONS = new Set<string>([
 ]);
 
 /** Largest timer delay Node accepts (about 24.8 days); longer timeouts would fire at once. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
+export const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /** Applies defaults and validates every option; throws `OptionsInvalidError` naming the first bad one. */
 export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogmanOptions {
@@ -63,6 +63,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       65535,
     ),
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
+    taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
+    startScheduler: boolean('startScheduler', pick('startScheduler')),
     namespace: namespace(pick('namespace')),
   };
 }

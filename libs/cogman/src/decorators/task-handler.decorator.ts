@@ -1,9 +1,15 @@
 import { DiscoveryService } from '@nestjs/core';
+import type { BackoffFunction, BackoffPolicy } from '../task';
 
-/** Options of one task handler. */
-// Filled in as handler-level settings (retry policy, timeout) are added.
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface TaskHandlerOptions {}
+/** Settings of one task handler; a task's own settings (given at send time) win. */
+export interface TaskHandlerOptions {
+  /** How many times a failed task is tried again. Default 0. */
+  retry?: number;
+  /** Wait between attempts: a policy or a function. Default exponential with jitter. */
+  backoff?: BackoffPolicy | BackoffFunction;
+  /** Milliseconds an attempt may run. Default the module's `taskTimeout`. */
+  timeout?: number;
+}
 
 /** What `@TaskHandler` stores on the class. */
 export interface TaskHandlerMetadata extends TaskHandlerOptions {

@@ -8,25 +8,54 @@ export interface TaskStatusChange {
   at: Date;
   failError?: string;
   duration?: number;
+  /** The retries that apply, once a worker knows them (the handler's when the task set none). */
+  retry?: number;
   /** The attempt itself: fills in a record that does not exist yet (or lost these fields). */
   task?: TaskEnvelope;
   /** When a `scheduled` attempt is due. */
   runAt?: Date;
+  /**
+   * Applies only if the attempt with this id has not been cancelled (checked in the same step):
+   * the next attempt of a task is never created after its previous one was cancelled.
+   */
+  unlessCancelled?: string;
   /** Archive only: the producer holding an unpublished task, and until when. */
   lease?: { owner: string; until: Date };
 }
 
 export interface TaskStatusResult {
-  /** False when the record already had this status or a later one. */
+  /** False when the record already had this status or a later one (or the guard vetoed it). */
   applied: boolean;
-  /** The status before the change; null for a new record. */
+  /** The status before the change; null for a new record; `cancelled` when the guard vetoed it. */
   previous: TaskStatus | null;
 }
 
-/** Where the status of every attempt is kept. Changes apply atomically and only forwards. */
+/** A record with the attempt as it travels (encoded payload, settings as sent). */
+export interface StoredTask {
+  record: TaskRecord;
+  task: TaskEnvelope;
+}
+
+/**
+ * Where the status of every attempt is kept. Changes apply atomically and only forwards.
+ * A `scheduled` change also puts the attempt on the schedule (by `runAt`); any later change
+ * takes it off, in the same step.
+ */
 export interface TaskLogStore {
   record(change: TaskStatusChange): Promise<TaskStatusResult>;
   get(taskId: string): Promise<TaskRecord | null>;
+  /** The record and the attempt needed to publish it. */
+  load(taskId: string): Promise<StoredTask | null>;
+  /**
+   * Takes up to `limit` attempts due at `now` off the schedule, each for `leaseMs`: several
+   * schedulers never take the same one, and one a scheduler took but did not publish before its
+   * lease ran out (its process died) is due again.
+   */
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<string[]>;
+  /** Takes one attempt off the schedule now (run now); false if it was not on it. */
+  claim(taskId: string, now: Date, leaseMs: number): Promise<boolean>;
+  /** Gives up a claim without publishing (the attempt was cancelled, or is gone). */
+  release(taskId: string): Promise<void>;
 }
 
 export const TASK_LOG_STORE = Symbol('cogman:task-log-store');

@@ -3,6 +3,7 @@ import type { TaskRecord } from '../task';
 import { TASK_ARCHIVE, type TaskArchive } from './task-archive';
 import {
   TASK_LOG_STORE,
+  type StoredTask,
   type TaskLogStore,
   type TaskStatusChange,
   type TaskStatusResult,
@@ -23,15 +24,23 @@ export class TaskLog {
     return this.archive !== null;
   }
 
-  /** `durable`: also wait until the archive has the change. */
+  /**
+   * Records a change in Redis and archives it if it applied there. `durable`: also wait until
+   * the archive has it.
+   */
   async record(change: TaskStatusChange, { durable = false } = {}): Promise<TaskStatusResult> {
     const result = await this.store.record(change);
-    if (this.archive) {
+    if (this.archive && result.applied) {
       const archiving = this.archive.write(change);
       if (durable) await archiving;
       else archiving.catch(() => {});
     }
     return result;
+  }
+
+  /** The record and the attempt as it travels (Redis only). */
+  load(taskId: string): Promise<StoredTask | null> {
+    return this.store.load(taskId);
   }
 
   /** A record from Redis, or from the archive once it has expired from Redis. */

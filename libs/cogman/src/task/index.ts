@@ -2,3 +2,4 @@ export * from './task-id';
 export * from './task-message';
 export * from './task-status';
 export * from './task.interfaces';
+export * from './task-settings';

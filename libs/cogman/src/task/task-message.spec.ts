@@ -16,7 +16,7 @@ describe('task messages', () => {
       retry: 3,
       primaryKey: 'pk',
       headers: { traceparent: 't' },
-    });
+    }).task;
     const { content, options } = toMessage(task);
     expect(options).toMatchObject({
       persistent: true,
@@ -43,12 +43,33 @@ describe('task messages', () => {
         originalTaskId: 'go-1',
         name: 'add',
         attempt: 1,
-        retry: 0,
         primaryKey: null,
         headers: {},
       },
     });
     if (decoded.ok) expect(decodePayload(decoded.task.payload)).toEqual(Buffer.from('{"Num1":1}'));
+    // No retry, timeout or backoff given: the handler's settings apply.
+    expect(decoded.ok && [decoded.task.retry, decoded.task.timeout, decoded.task.backoff]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('carries retry, timeout and backoff given at send time', () => {
+    const { task } = buildTask({
+      name: 'x',
+      retry: 2,
+      timeout: 5000,
+      backoff: { type: 'fixed', delay: 10 },
+    });
+    const { content, options } = toMessage(task);
+    const decoded = fromDelivery(asDelivery(content, options), 'low');
+    expect(decoded.ok && decoded.task).toMatchObject({
+      retry: 2,
+      timeout: 5000,
+      backoff: { type: 'fixed', delay: 10 },
+    });
   });
 
   it('falls back to the message id when there is no TaskID header', () => {

@@ -1,6 +1,6 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import { TaskInvalidError } from '../errors';
-import type { TaskInfo, TaskPriority } from './task.interfaces';
+import type { BackoffPolicy, TaskInfo, TaskPriority } from './task.interfaces';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const BINARY_CONTENT_TYPE = 'application/octet-stream';
@@ -12,7 +12,11 @@ export interface EncodedPayload {
 }
 
 /** Everything needed to publish, run and record one attempt of a task. */
-export interface TaskEnvelope extends TaskInfo {
+export interface TaskEnvelope extends Omit<TaskInfo, 'retry'> {
+  /** Settings given at send time; where undefined, the handler's apply. */
+  retry?: number;
+  timeout?: number;
+  backoff?: BackoffPolicy;
   payload: EncodedPayload;
 }
 
@@ -28,6 +32,8 @@ export const TASK_HEADERS = {
   originalTaskId: 'x-cogman-original-task-id',
   primaryKey: 'x-cogman-primary-key',
   createdAt: 'x-cogman-created-at',
+  timeout: 'x-cogman-timeout',
+  backoff: 'x-cogman-backoff',
 } as const;
 
 const RESERVED_HEADER = /^(taskname|taskid|x-cogman-.*)$/i;
@@ -67,11 +73,13 @@ export function toMessage(task: TaskEnvelope): { content: Buffer; options: Optio
     [TASK_HEADERS.name]: task.name,
     [TASK_HEADERS.id]: task.taskId,
     [TASK_HEADERS.attempt]: task.attempt,
-    [TASK_HEADERS.retry]: task.retry,
     [TASK_HEADERS.originalTaskId]: task.originalTaskId,
     [TASK_HEADERS.createdAt]: task.createdAt.getTime(),
   };
   if (task.primaryKey !== null) headers[TASK_HEADERS.primaryKey] = task.primaryKey;
+  if (task.retry !== undefined) headers[TASK_HEADERS.retry] = task.retry;
+  if (task.timeout !== undefined) headers[TASK_HEADERS.timeout] = task.timeout;
+  if (task.backoff !== undefined) headers[TASK_HEADERS.backoff] = JSON.stringify(task.backoff);
   return {
     content: task.payload.body,
     options: {
@@ -120,11 +128,11 @@ export function fromDelivery(msg: ConsumeMessage, priority: TaskPriority): Decod
   return {
     ok: true,
     task: {
+      ...settings(headers),
       taskId,
       name,
       originalTaskId: text(headers[TASK_HEADERS.originalTaskId]) ?? taskId,
       primaryKey: text(headers[TASK_HEADERS.primaryKey]) ?? null,
-      retry: integer(headers[TASK_HEADERS.retry]) ?? 0,
       attempt: integer(headers[TASK_HEADERS.attempt]) ?? 1,
       priority,
       headers: customHeaders(headers),
@@ -138,6 +146,54 @@ export function fromDelivery(msg: ConsumeMessage, priority: TaskPriority): Decod
       },
     },
   };
+}
+
+/** Retry, timeout and backoff given at send time (absent from Go messages). */
+function settings(
+  headers: Record<string, unknown>,
+): Pick<TaskEnvelope, 'retry' | 'timeout' | 'backoff'> {
+  const out: Pick<TaskEnvelope, 'retry' | 'timeout' | 'backoff'> = {};
+  const retry = integer(headers[TASK_HEADERS.retry]);
+  const timeout = integer(headers[TASK_HEADERS.timeout]);
+  const backoff = parseBackoff(text(headers[TASK_HEADERS.backoff]));
+  if (retry !== undefined) out.retry = retry;
+  if (timeout !== undefined && timeout > 0) out.timeout = timeout;
+  if (backoff !== undefined) out.backoff = backoff;
+  return out;
+}
+
+/** A backoff policy read back from JSON, or undefined when it is not a valid one. */
+export function parseBackoff(json: string | undefined): BackoffPolicy | undefined {
+  if (!json) return undefined;
+  try {
+    const value = JSON.parse(json) as unknown;
+    return backoffProblem(value) === null ? (value as BackoffPolicy) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why `value` is not a backoff policy, or null when it is one. */
+export function backoffProblem(value: unknown): string | null {
+  if (typeof value === 'function') {
+    return 'cannot be a function when sending a task (functions do not travel; set one on the handler)';
+  }
+  if (typeof value !== 'object' || value === null) return 'must be a backoff policy object';
+  const { type, delay, maxDelay, jitter } = value as Record<string, unknown>;
+  const duration = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (type !== 'exponential' && type !== 'fixed') return 'type must be "exponential" or "fixed"';
+  if (type === 'fixed' && !duration(delay)) return 'delay must be a whole number of milliseconds';
+  if (delay !== undefined && !duration(delay))
+    return 'delay must be a whole number of milliseconds';
+  if (maxDelay !== undefined && (type !== 'exponential' || !duration(maxDelay))) {
+    return 'maxDelay must be a whole number of milliseconds (exponential only)';
+  }
+  if (jitter !== undefined && typeof jitter !== 'boolean') return 'jitter must be true or false';
+  const extra = Object.keys(value).filter(
+    (key) => !['type', 'delay', 'maxDelay', 'jitter'].includes(key),
+  );
+  if (extra.length > 0) return `has unknown field "${extra[0]}"`;
+  return null;
 }
 
 function text(value: unknown): string | undefined {

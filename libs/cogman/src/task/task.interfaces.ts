@@ -3,6 +3,21 @@ import type { TaskStatus } from './task-status';
 
 export type TaskPriority = 'high' | 'low';
 
+/**
+ * How long a failed task waits before its next attempt. `exponential` (the default: 1 s, doubling,
+ * at most 5 minutes) or `fixed`; with `jitter`, each wait is drawn between half and all of it, so
+ * that tasks failing together do not retry together.
+ */
+export type BackoffPolicy =
+  | { type: 'exponential'; delay?: number; maxDelay?: number; jitter?: boolean }
+  | { type: 'fixed'; delay: number; jitter?: boolean };
+
+/**
+ * A custom backoff, on a handler only (functions do not travel with a task): milliseconds to
+ * wait after `attempt` failed with `error`.
+ */
+export type BackoffFunction = (attempt: number, error: unknown) => number;
+
 /** What `CogmanClient.sendTask` takes. */
 export interface SendTaskOptions<P = unknown> {
   /** Name of the task; a worker must have a handler for it. */
@@ -11,8 +26,16 @@ export interface SendTaskOptions<P = unknown> {
   payload?: P;
   /** Default `low`. */
   priority?: TaskPriority;
-  /** How many times a failed task is tried again. Default 0. */
+  /** How many times a failed task is tried again. Default: the handler's `retry`, else 0. */
   retry?: number;
+  /** Wait between attempts. Default: the handler's `backoff`, else exponential. */
+  backoff?: BackoffPolicy;
+  /** Milliseconds an attempt may run. Default: the handler's `timeout`, else `taskTimeout`. */
+  timeout?: number;
+  /** Run no earlier than this many milliseconds from now. */
+  delay?: number;
+  /** Run no earlier than this time. */
+  runAt?: Date;
   /** A key of your own to find the task by. */
   primaryKey?: string;
   /** String headers passed to the handler in `ctx.task.headers`. */
@@ -44,13 +67,18 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
   failError: string | null;
   /** Milliseconds the handler ran, once it has finished. */
   duration: number | null;
+  /** When a `scheduled` attempt is due. */
+  runAt: Date | null;
   updatedAt: Date;
 }
 
 /** What a handler receives beside the payload. */
 export interface TaskContext {
   task: Readonly<TaskInfo>;
-  /** Aborted when the application shuts down before the handler finished. */
+  /**
+   * Aborted when the attempt times out, when the task is cancelled, and when the application
+   * shuts down before the handler finished; `signal.reason` says which.
+   */
   signal: AbortSignal;
   logger: LoggerService;
 }

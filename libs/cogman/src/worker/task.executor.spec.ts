@@ -3,10 +3,16 @@ import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { buildTask } from '../client/cogman.client';
 import { TaskDispatcher } from '../client/task.dispatcher';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import { resolveCogmanOptions } from '../config';
+import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
+import { TaskTimeoutError, TaskUnrecoverableError } from '../errors';
+import { COGMAN_REDIS } from '../store/redis-connection';
 import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE } from '../store/task-log.store';
-import { retryTaskId, toMessage, type TaskEnvelope } from '../task';
+import { retryTaskId, toMessage, type TaskContext, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
+import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
 import { TaskExecutor, type Delivery } from './task.executor';
 
@@ -27,8 +33,11 @@ describe('TaskExecutor', () => {
   const events: string[] = [];
   const deadLetters: { reason: string; detail: string }[] = [];
   const dispatched: TaskEnvelope[] = [];
+  const scheduledAt: Date[] = [];
+  let cancellation: TaskCancellation;
 
   beforeEach(async () => {
+    scheduledAt.length = 0;
     events.length = 0;
     deadLetters.length = 0;
     dispatched.length = 0;
@@ -52,8 +61,20 @@ describe('TaskExecutor', () => {
               dispatched.push(task);
               return Promise.resolve('queued');
             },
+            schedule: (task: TaskEnvelope, runAt: Date) => {
+              events.push(`schedule attempt ${task.attempt}`);
+              dispatched.push(task);
+              scheduledAt.push(runAt);
+              return Promise.resolve('scheduled');
+            },
           },
         },
+        {
+          provide: RESOLVED_OPTIONS,
+          useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
+        },
+        { provide: COGMAN_REDIS, useValue: { publish: () => Promise.resolve(0) } },
+        TaskCancellation,
         {
           provide: TaskPublisher,
           useValue: {
@@ -67,10 +88,14 @@ describe('TaskExecutor', () => {
     }).compile();
     executor = moduleRef.get(TaskExecutor);
     registry = moduleRef.get(TaskHandlerRegistry);
+    cancellation = moduleRef.get(TaskCancellation);
   });
 
-  const register = (name: string, handle: (payload: unknown) => unknown) =>
-    registry.add({ name, options: {}, source: 'spec', resolve: () => ({ handle }) });
+  const register = (
+    name: string,
+    handle: (payload: unknown, ctx: TaskContext) => unknown,
+    options: TaskHandlerOptions = {},
+  ) => registry.add({ name, options, source: 'spec', resolve: () => ({ handle }) });
 
   it('records in_progress, runs the handler, records success with a duration, then acks', async () => {
     const seen: unknown[] = [];
@@ -78,7 +103,7 @@ describe('TaskExecutor', () => {
       events.push('handle');
       seen.push(payload);
     });
-    const task = buildTask({ name: 'ok', payload: { a: 1 } });
+    const task = buildTask({ name: 'ok', payload: { a: 1 } }).task;
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
     expect(events).toEqual(['record in_progress', 'handle', 'record success']);
     expect(seen).toEqual([{ a: 1 }]);
@@ -89,9 +114,14 @@ describe('TaskExecutor', () => {
     register('flaky', () => {
       throw new Error('boom');
     });
-    const task = buildTask({ name: 'flaky', retry: 2, primaryKey: 'pk' });
+    const task = buildTask({ name: 'flaky', retry: 2, primaryKey: 'pk' }).task;
+    const failedAt = Date.now();
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
-    expect(events).toEqual(['record in_progress', 'dispatch attempt 2', 'record retry']);
+    expect(events).toEqual(['record in_progress', 'schedule attempt 2', 'record retry']);
+    // The default backoff: exponential from 1 s with jitter, so 0.5 to 1 s for the first retry.
+    const wait = scheduledAt[0].getTime() - failedAt;
+    expect(wait).toBeGreaterThanOrEqual(450);
+    expect(wait).toBeLessThanOrEqual(1100);
     expect(dispatched[0]).toMatchObject({
       taskId: retryTaskId(task.taskId, 2),
       originalTaskId: task.taskId,
@@ -112,7 +142,7 @@ describe('TaskExecutor', () => {
   it('acks and skips a redelivered attempt that already finished', async () => {
     let runs = 0;
     register('once', () => runs++);
-    const task = buildTask({ name: 'once' });
+    const task = buildTask({ name: 'once' }).task;
     await executor.execute(delivery(task));
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
     expect(runs).toBe(1);
@@ -121,7 +151,7 @@ describe('TaskExecutor', () => {
   it('runs again an attempt redelivered while still in progress (its worker died)', async () => {
     let runs = 0;
     register('again', () => runs++);
-    const task = buildTask({ name: 'again' });
+    const task = buildTask({ name: 'again' }).task;
     await store.record({ taskId: task.taskId, status: 'in_progress', at: new Date(), task });
     await executor.execute(delivery(task));
     expect(runs).toBe(1);
@@ -134,14 +164,14 @@ describe('TaskExecutor', () => {
       controller.abort();
       throw new Error('aborted');
     });
-    const task = buildTask({ name: 'slow', retry: 3 });
+    const task = buildTask({ name: 'slow', retry: 3 }).task;
     await expect(executor.execute(delivery(task, controller.signal))).resolves.toBe('requeue');
     expect(events).toEqual(['record in_progress']);
     expect(dispatched).toEqual([]);
   });
 
   it('dead-letters a task no handler is registered for, and records it failed', async () => {
-    const task = buildTask({ name: 'nobody', retry: 5 });
+    const task = buildTask({ name: 'nobody', retry: 5 }).task;
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
     expect(deadLetters).toEqual([
       { reason: 'unknown_task', detail: 'no handler for task "nobody" in this worker' },
@@ -152,7 +182,7 @@ describe('TaskExecutor', () => {
 
   it('dead-letters a message without TaskName or task id, and one whose JSON does not parse', async () => {
     register('known', () => {});
-    const base = delivery(buildTask({ name: 'known' }));
+    const base = delivery(buildTask({ name: 'known' }).task);
     const headers = base.msg.properties.headers!;
 
     const noName = {
@@ -184,5 +214,96 @@ describe('TaskExecutor', () => {
       'undecodable_payload',
     ]);
     expect(events.filter((e) => e === 'record in_progress')).toEqual([]);
+  });
+
+  it('publishes the next attempt at once with a zero backoff', async () => {
+    register('flaky', () => {
+      throw new Error('boom');
+    });
+    const task = buildTask({ name: 'flaky', retry: 1, backoff: { type: 'fixed', delay: 0 } }).task;
+    await executor.execute(delivery(task));
+    expect(events).toEqual(['record in_progress', 'dispatch attempt 2', 'record retry']);
+    expect(dispatched[0].backoff).toEqual({ type: 'fixed', delay: 0 });
+  });
+
+  it("uses the handler's retry and backoff when the task sets none, and the task's when it does", async () => {
+    register(
+      'h',
+      () => {
+        throw new Error('boom');
+      },
+      { retry: 1, backoff: (attempt) => attempt * 7_000 },
+    );
+    const byHandler = buildTask({ name: 'h' }).task;
+    const t0 = Date.now();
+    await executor.execute(delivery(byHandler));
+    expect(events).toContain('schedule attempt 2');
+    expect(scheduledAt[0].getTime() - t0).toBeGreaterThanOrEqual(6_900);
+    expect((await store.get(byHandler.taskId))?.retry).toBe(1);
+
+    events.length = 0;
+    const byTask = buildTask({ name: 'h', retry: 0 }).task;
+    await executor.execute(delivery(byTask));
+    expect(events).toEqual(['record in_progress', 'record failed']);
+  });
+
+  it('does not retry an unrecoverable error', async () => {
+    register('bad-input', () => {
+      throw new TaskUnrecoverableError('the address is invalid');
+    });
+    const task = buildTask({ name: 'bad-input', retry: 5 }).task;
+    await executor.execute(delivery(task));
+    expect(dispatched).toEqual([]);
+    expect(await store.get(task.taskId)).toMatchObject({
+      status: 'failed',
+      failError: 'the address is invalid',
+    });
+  });
+
+  it('times out a handler that ignores its signal, frees the slot and ignores its late result', async () => {
+    let signal: AbortSignal | undefined;
+    let finish!: () => void;
+    register(
+      'hang',
+      (_payload, ctx) => {
+        signal = ctx.signal;
+        return new Promise<void>((resolve) => (finish = resolve));
+      },
+      { timeout: 50, retry: 1, backoff: { type: 'fixed', delay: 0 } },
+    );
+    const task = buildTask({ name: 'hang' }).task;
+    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBeInstanceOf(TaskTimeoutError);
+    expect(await store.get(task.taskId)).toMatchObject({
+      status: 'retry',
+      failError: 'Task timed out after 50 ms',
+    });
+    expect(dispatched.map((t) => t.attempt)).toEqual([2]);
+    finish();
+    expect((await store.get(task.taskId))?.status).toBe('retry');
+  });
+
+  it('acks a task cancelled while its handler runs, recording nothing more', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    register(
+      'cancel-me',
+      (_payload, ctx) => {
+        started();
+        return new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error)),
+        );
+      },
+      { retry: 3 },
+    );
+    const task = buildTask({ name: 'cancel-me' }).task;
+    const executing = executor.execute(delivery(task));
+    await running;
+    await store.record({ taskId: task.taskId, status: 'cancelled', at: new Date() });
+    await cancellation.notify(task.taskId);
+    await expect(executing).resolves.toBe('ack');
+    expect(dispatched).toEqual([]);
+    expect((await store.get(task.taskId))?.status).toBe('cancelled');
   });
 });

@@ -1,7 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import { TaskCancelledError, TaskTimeoutError, TaskUnrecoverableError } from '../errors';
+import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog } from '../store/task-log';
 import {
   decodePayload,
@@ -10,9 +14,11 @@ import {
   retryTaskId,
   type DeadLetterReason,
   type TaskEnvelope,
+  type TaskInfo,
   type TaskPriority,
   type TaskStatus,
 } from '../task';
+import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
 
 /** One message handed to the worker. */
@@ -42,6 +48,8 @@ export class TaskExecutor {
     private readonly dispatcher: TaskDispatcher,
     private readonly publisher: TaskPublisher,
     private readonly store: TaskLog,
+    private readonly cancellation: TaskCancellation,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -63,44 +71,70 @@ export class TaskExecutor {
       return this.deadLetter(delivery, 'undecodable_payload', detail, task.taskId, task);
     }
 
-    const started = await this.record(task, 'in_progress');
-    if (!started.applied && isFinished(started.previous)) {
-      // A redelivery of an attempt that already finished (its ack was lost): nothing to do.
-      this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
-      return 'ack';
-    }
-
-    // What the handler sees: the task without its encoded payload.
-    const { payload: _encoded, ...info } = task;
-    const began = performance.now();
-    let failure: { error: unknown } | undefined;
+    const settings = {
+      retry: task.retry ?? handler.options.retry ?? 0,
+      timeout: task.timeout ?? handler.options.timeout ?? this.options.taskTimeout,
+      backoff: task.backoff ?? handler.options.backoff ?? DEFAULT_BACKOFF,
+    };
+    // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
+    const controller = new AbortController();
+    const onShutdown = () => controller.abort(delivery.signal.reason);
+    delivery.signal.addEventListener('abort', onShutdown, { once: true });
+    const untrack = this.cancellation.track(task.taskId, controller);
     try {
-      const instance = await handler.resolve(info);
-      await instance.handle(payload, {
-        task: info,
-        signal: delivery.signal,
-        logger: this.taskLogger(task.name),
+      const started = await this.store.record({
+        taskId: task.taskId,
+        status: 'in_progress',
+        at: new Date(),
+        task,
+        retry: settings.retry,
       });
-    } catch (error) {
-      failure = { error };
-    }
-    const duration = Math.round((performance.now() - began) * 1000) / 1000;
-    if (delivery.signal.aborted) return 'requeue';
+      if (!started.applied && isFinished(started.previous)) {
+        // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
+        this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
+        return 'ack';
+      }
+      const { payload: _encoded, timeout: _timeout, backoff: _backoff, ...fields } = task;
+      const info: TaskInfo = { ...fields, retry: settings.retry };
+      const began = performance.now();
+      const outcome = await runWithin(settings.timeout, controller, async () => {
+        const instance = await handler.resolve(info);
+        await instance.handle(payload, {
+          task: info,
+          signal: controller.signal,
+          logger: this.taskLogger(task.name),
+        });
+      });
+      const duration = Math.round((performance.now() - began) * 1000) / 1000;
 
-    if (!failure) {
-      await this.record(task, 'success', { duration });
-      return 'ack';
-    }
-    const failError = errorText(failure.error);
-    if (task.attempt <= task.retry) {
-      // Publish the next attempt before recording this one as finished: if the worker dies in
-      // between, the redelivered message runs again instead of the task being lost.
-      await this.dispatcher.dispatch(nextAttempt(task));
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
+      if (delivery.signal.aborted) return 'requeue';
+      if (reason instanceof TaskCancelledError) return 'ack';
+      if (outcome.ok) {
+        await this.record(task, 'success', { duration });
+        return 'ack';
+      }
+      const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
+      const failError = errorText(error);
+      if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
+        await this.record(task, 'failed', { failError, duration });
+        return 'ack';
+      }
+      // Publish (or schedule) the next attempt before recording this one as finished: if the
+      // worker dies in between, the redelivered message runs again instead of the task being
+      // lost. The next attempt is not created if this one was cancelled meanwhile.
+      const next = nextAttempt(task);
+      const wait = backoffDelay(settings.backoff, task.attempt, error);
+      const guard = { unlessCancelled: task.taskId };
+      if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
+      else await this.dispatcher.dispatch(next, guard);
       await this.record(task, 'retry', { failError, duration });
-    } else {
-      await this.record(task, 'failed', { failError, duration });
+      return 'ack';
+    } finally {
+      untrack();
+      delivery.signal.removeEventListener('abort', onShutdown);
     }
-    return 'ack';
   }
 
   private record(
@@ -146,6 +180,33 @@ export function nextAttempt(task: TaskEnvelope): TaskEnvelope {
     attempt,
     createdAt: new Date(),
   };
+}
+
+/**
+ * Runs `work`, giving up when `controller` aborts or after `timeout` ms (which aborts it): a
+ * handler that ignores its signal does not keep the worker's slot, and its late result is
+ * ignored.
+ */
+async function runWithin(
+  timeout: number,
+  controller: AbortController,
+  work: () => Promise<void>,
+): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  const timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeout)), timeout);
+  const aborted = new Promise<{ ok: false; error: unknown }>((resolve) => {
+    const settle = () => resolve({ ok: false, error: controller.signal.reason });
+    if (controller.signal.aborted) settle();
+    else controller.signal.addEventListener('abort', settle, { once: true });
+  });
+  const working = work().then(
+    () => ({ ok: true }) as const,
+    (error: unknown) => ({ ok: false, error }) as const,
+  );
+  try {
+    return await Promise.race([working, aborted]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function errorText(error: unknown): string {

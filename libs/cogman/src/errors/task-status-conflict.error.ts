@@ -1,0 +1,16 @@
+import { CogmanError } from './cogman.error';
+import type { TaskStatus } from '../task/task-status';
+
+/** An operation that the task's current status does not allow (cancel a finished task, ...). */
+export class TaskStatusConflictError extends CogmanError {
+  readonly code = 'COGMAN_TASK_STATUS_CONFLICT';
+
+  constructor(
+    readonly taskId: string,
+    readonly status: TaskStatus,
+    action: string,
+    why: string,
+  ) {
+    super(`Cannot ${action} task ${taskId}: it is ${status}; ${why}`);
+  }
+}

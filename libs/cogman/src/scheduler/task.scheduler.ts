@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { TaskDispatcher } from '../client/task.dispatcher';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
+import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
+import type { TaskStatus } from '../task';
+
+/** How often the schedule is checked: due tasks are published within about this long. */
+export const SCHEDULER_INTERVAL = 200;
+/** Most tasks taken off the schedule in one step. */
+const BATCH = 500;
+
+/**
+ * Publishes delayed tasks (and delayed retries) when they are due. Any number of processes may
+ * run it: each due task is claimed atomically in Redis by one of them, and a claim its process
+ * did not see through (it died) lapses and the task is due again.
+ */
+@Injectable()
+export class TaskScheduler {
+  private readonly logger = new Logger('Cogman:Scheduler');
+  private timer?: NodeJS.Timeout;
+  private tick?: Promise<void>;
+  private running = false;
+  /** How long a claim holds: longer than a publish can take (it gives up after requestTimeout). */
+  private readonly lease: number;
+
+  constructor(
+    @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
+    private readonly dispatcher: TaskDispatcher,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+  ) {
+    this.lease = Math.max(1000, 3 * options.requestTimeout);
+  }
+
+  start(): void {
+    if (!this.options.startScheduler || this.running) return;
+    this.running = true;
+    this.next(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.tick;
+  }
+
+  /**
+   * Publishes a scheduled task now. If the scheduler has just claimed it, it is being published
+   * already and that is reported; any other status is refused.
+   */
+  async runNow(taskId: string): Promise<TaskStatus> {
+    if (await this.store.claim(taskId, new Date(), this.lease)) return this.promote(taskId);
+    const current = await this.store.get(taskId);
+    if (!current) throw new TaskNotFoundError(taskId);
+    if (current.status === 'scheduled') return 'scheduled';
+    throw new TaskStatusConflictError(
+      taskId,
+      current.status,
+      'run now',
+      'only a scheduled task can be run now',
+    );
+  }
+
+  private next(delay: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.tick = this.publishDue()
+        .then((full) => this.next(full ? 0 : SCHEDULER_INTERVAL))
+        .catch((error: unknown) => {
+          this.logger.warn(`Could not check the schedule: ${String(error)}`);
+          this.next(SCHEDULER_INTERVAL);
+        });
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** Publishes what is due; true when a full batch was taken (more may be waiting). */
+  private async publishDue(): Promise<boolean> {
+    const due = await this.store.claimDue(new Date(), BATCH, this.lease);
+    await Promise.all(
+      due.map((taskId) =>
+        this.promote(taskId).catch((error: unknown) => {
+          // The claim lapses and the task is due again.
+          this.logger.warn(`Could not publish scheduled task ${taskId}: ${String(error)}`);
+        }),
+      ),
+    );
+    return due.length === BATCH;
+  }
+
+  private async promote(taskId: string): Promise<TaskStatus> {
+    const stored = await this.store.load(taskId);
+    if (stored?.record.status !== 'scheduled') {
+      // Cancelled meanwhile, or already published by a claimer whose lease lapsed.
+      await this.store.release(taskId);
+      return stored?.record.status ?? 'cancelled';
+    }
+    return this.dispatcher.publishRecorded(stored.task);
+  }
+}

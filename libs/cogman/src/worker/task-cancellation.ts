@@ -1,0 +1,66 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import { TaskCancelledError } from '../errors';
+import { COGMAN_REDIS } from '../store/redis-connection';
+
+/**
+ * Aborts the handler of a cancelled task, in whichever worker process runs it: a cancellation
+ * is published on a Redis channel of the namespace, and each worker aborts its own attempt.
+ */
+@Injectable()
+export class TaskCancellation {
+  private readonly logger = new Logger('Cogman:Worker');
+  private readonly running = new Map<string, AbortController>();
+  private readonly channel: string;
+  private subscriber?: Redis;
+
+  constructor(
+    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
+  ) {
+    this.channel = `${options.namespace ? `cogman:${options.namespace}:` : 'cogman:'}cancel`;
+  }
+
+  /** Listens for cancellations (worker processes only). */
+  async listen(): Promise<void> {
+    if (this.subscriber) return;
+    this.subscriber = this.redis.duplicate({ connectionName: 'cogman-cancel', lazyConnect: true });
+    this.subscriber.on('message', (_channel: string, taskId: string) => this.abort(taskId));
+    this.subscriber.on('error', () => {});
+    await this.subscriber.subscribe(this.channel);
+  }
+
+  /** Registers a running attempt; call the returned function when it is over. */
+  track(taskId: string, controller: AbortController): () => void {
+    this.running.set(taskId, controller);
+    return () => {
+      if (this.running.get(taskId) === controller) this.running.delete(taskId);
+    };
+  }
+
+  /** Tells every worker (this one included) that the attempt was cancelled. */
+  async notify(taskId: string): Promise<void> {
+    this.abort(taskId);
+    await this.redis.publish(this.channel, taskId);
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    if (!subscriber) return;
+    try {
+      await subscriber.quit();
+    } catch {
+      subscriber.disconnect();
+    }
+  }
+
+  private abort(taskId: string): void {
+    const controller = this.running.get(taskId);
+    if (!controller || controller.signal.aborted) return;
+    this.logger.log(`Task ${taskId} was cancelled; aborting its handler`);
+    controller.abort(new TaskCancelledError(taskId));
+  }
+}
