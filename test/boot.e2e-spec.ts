@@ -1,10 +1,12 @@
 import { RabbitMQModule, AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { RedisModule, RedisService } from '@liaoliaots/nestjs-redis';
+import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { ConsoleLogger, Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   BrokerUnavailableError,
   CogmanClient,
+  CogmanHealthIndicator,
   CogmanModule,
   OptionsInvalidError,
   TaskHandler,
@@ -280,6 +282,59 @@ describe('Booting Cogman', () => {
       );
     } finally {
       await app.close();
+    }
+  });
+
+  it('reports its health to @nestjs/terminus: up when connected, down naming the part that is not', async () => {
+    const ns = namespace('health');
+    @Module({
+      imports: [
+        TerminusModule,
+        CogmanModule.forRoot({ amqpUri: AMQP_URI, redisUri: REDIS_URI, namespace: ns }),
+      ],
+      providers: [PingHandler],
+    })
+    class HealthyApp {}
+    const healthy = await boot(HealthyApp);
+    try {
+      const indicator = healthy.get(CogmanHealthIndicator);
+      await waitFor(
+        'Redis to connect',
+        async () => (await indicator.isHealthy()).cogman.redis === 'up',
+      );
+      const report = await healthy
+        .get(HealthCheckService)
+        .check([() => indicator.isHealthy('cogman')]);
+      expect(report).toMatchObject({
+        status: 'ok',
+        info: { cogman: { status: 'up', broker: 'up', redis: 'up', consumers: 'up' } },
+      });
+    } finally {
+      await healthy.close();
+    }
+
+    @Module({
+      imports: [
+        TerminusModule,
+        CogmanModule.forRoot({ amqpUri: AMQP_URI, redisUri: 'redis://127.0.0.1:1', namespace: ns }),
+      ],
+    })
+    class NoRedisApp {}
+    const sick = await boot(NoRedisApp);
+    try {
+      const indicator = sick.get(CogmanHealthIndicator);
+      await expect(
+        sick.get(HealthCheckService).check([() => indicator.isHealthy('cogman')]),
+      ).rejects.toMatchObject({
+        response: {
+          status: 'error',
+          error: {
+            cogman: { status: 'down', redis: 'down', broker: 'up', message: 'down: redis' },
+          },
+        },
+      });
+    } finally {
+      await sick.close();
     }
   });
 });

@@ -15,6 +15,7 @@ import { TaskTopology } from './broker/task-topology';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
 import type { ResolvedCogmanOptions } from './config';
 import { TaskScheduler } from './scheduler/task.scheduler';
+import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { COGMAN_REDIS } from './store/redis-connection';
@@ -38,6 +39,7 @@ export class CogmanLifecycle
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
     private readonly dispatcher: TaskDispatcher,
+    private readonly log: TaskLog,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
     private readonly scheduler: TaskScheduler,
@@ -53,7 +55,7 @@ export class CogmanLifecycle
       }
       await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
       await this.publisher.open();
-      if (this.consumerConnection) await this.cancellation.listen();
+      if (this.consumerConnection) this.cancellation.listen();
       await this.consumer.start();
       this.scheduler.start();
       this.logger.log(this.describe());
@@ -86,6 +88,8 @@ export class CogmanLifecycle
       await this.scheduler.stop();
       await this.consumer.drain();
       await this.dispatcher.close();
+      await this.log.flush(this.options.requestTimeout);
+      this.log.close();
       await this.cancellation.close();
       await this.consumerConnection?.close();
       await this.publisherConnection.close();

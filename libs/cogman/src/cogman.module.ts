@@ -5,9 +5,10 @@ import { TaskConsumer } from './broker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
 import { TaskTopology } from './broker/task-topology';
 import { CogmanClient } from './client/cogman.client';
+import { OfflineTaskBuffer } from './client/offline-task.buffer';
 import { TaskDispatcher } from './client/task.dispatcher';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
-import { CogmanInspector } from './cogman.inspector';
+import { CogmanHealthIndicator, CogmanInspector } from './cogman.inspector';
 import { CogmanLifecycle } from './cogman.lifecycle';
 import {
   COGMAN_ASYNC_OPTIONS_TYPE,
@@ -82,6 +83,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskTopology,
         TaskPublisher,
         TaskDispatcher,
+        OfflineTaskBuffer,
         TaskHandlerRegistry,
         TaskHandlerExplorer,
         TaskExecutor,
@@ -90,10 +92,11 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskCancellation,
         CogmanLifecycle,
         CogmanInspector,
+        CogmanHealthIndicator,
         CogmanClient,
         CogmanWorker,
       ],
-      exports: [CogmanClient, CogmanWorker],
+      exports: [CogmanClient, CogmanWorker, CogmanHealthIndicator],
     };
   }
 }

@@ -1,7 +1,8 @@
 export { CogmanModule } from './cogman.module';
 export type { CogmanModuleExtras } from './cogman.module-definition';
 export { CogmanClient } from './client/cogman.client';
-export type { CogmanServices } from './cogman.inspector';
+export { CogmanHealthIndicator } from './cogman.inspector';
+export type { CogmanHealthStatus, CogmanServices } from './cogman.inspector';
 export { CogmanWorker } from './worker/cogman.worker';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
@@ -11,7 +12,9 @@ export {
   BrokerUnavailableError,
   ClientClosedError,
   CogmanError,
+  OfflineBufferFullError,
   OptionsInvalidError,
+  StoreUnavailableError,
   TaskCancelledError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,

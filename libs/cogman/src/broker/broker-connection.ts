@@ -24,8 +24,12 @@ export class BrokerConnection {
       uri: options.amqpUri,
       enableDirectReplyTo: false,
       registerHandlers: false,
-      // Cogman waits itself (below), so that closing can cut the wait short.
-      connectionInitOptions: { wait: false },
+      // Cogman waits itself (below), so that closing can cut the wait short, and logs itself.
+      connectionInitOptions: {
+        wait: false,
+        skipConnectionFailedLogging: true,
+        skipDisconnectFailedLogging: true,
+      },
       connectionManagerOptions: {
         heartbeatIntervalInSeconds: 5,
         reconnectTimeInSeconds: 1,
@@ -42,11 +46,17 @@ export class BrokerConnection {
   async connect(): Promise<void> {
     try {
       await this.amqp.init();
+      this.watch();
       await this.waitUntilConnected();
     } catch (error) {
       await this.close();
       throw error;
     }
+  }
+
+  /** Calls `listener` whenever the connection is lost (it is then re-established by itself). */
+  onDisconnect(listener: () => void): void {
+    this.amqp.managedConnection.on('disconnect', listener);
   }
 
   get connected(): boolean {
@@ -62,6 +72,39 @@ export class BrokerConnection {
   close(): Promise<void> {
     this.closing ??= this.closeOnce();
     return this.closing;
+  }
+
+  /**
+   * Logs losing and regaining the broker, and backs the reconnection attempts off from 1 s to
+   * 30 s (amqp-connection-manager retries forever, at the interval it is given).
+   */
+  private watch(): void {
+    const manager = this.amqp.managedConnection;
+    const logger = new Logger(`Cogman:${this.name}`);
+    let failures = 0;
+    let lostAt: number | undefined;
+    manager.on('disconnect', ({ err }: { err?: Error }) => {
+      if (this.closed.signal.aborted) return;
+      lostAt = Date.now();
+      logger.warn(`Lost the connection to RabbitMQ (${err?.message ?? 'closed'}); reconnecting`);
+    });
+    manager.on('connectFailed', ({ err }: { err?: Error }) => {
+      if (this.closed.signal.aborted) return;
+      failures++;
+      manager.reconnectTimeInSeconds = Math.min(30, 2 ** Math.min(failures, 5));
+      if (lostAt === undefined && failures === 1) return; // the first connection: connect() reports it
+      logger.warn(
+        `Could not reconnect to RabbitMQ (attempt ${failures}: ${err?.message ?? 'unknown error'}); next attempt in ${manager.reconnectTimeInSeconds} s`,
+      );
+    });
+    manager.on('connect', () => {
+      if (lostAt !== undefined) {
+        logger.log(`Reconnected to RabbitMQ after ${((Date.now() - lostAt) / 1000).toFixed(1)} s`);
+      }
+      failures = 0;
+      lostAt = undefined;
+      manager.reconnectTimeInSeconds = 1;
+    });
   }
 
   private waitUntilConnected(): Promise<void> {

@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CONSUMER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import type { TaskPriority } from '../task';
+import { within } from '../util/within';
 import { TaskExecutor, type DeliveryOutcome } from '../worker/task.executor';
 import type { BrokerConnection } from './broker-connection';
 import { TaskTopology } from './task-topology';
@@ -44,6 +45,13 @@ export class TaskConsumer {
     return this.state === 'running';
   }
 
+  /** Number of queues consumed now (0 while the broker is unreachable). */
+  get consumerCount(): number {
+    let count = 0;
+    for (const tags of this.consumers.values()) count += tags.length;
+    return count;
+  }
+
   /** Number of deliveries being worked on. */
   get activeCount(): number {
     return this.inFlight.size;
@@ -71,8 +79,7 @@ export class TaskConsumer {
     if (this.inFlight.size > 0) {
       this.logger.log(`Waiting for ${this.inFlight.size} running task(s) to finish`);
       const idle = new Promise<void>((resolve) => (this.onIdle = resolve));
-      const timeout = delay(this.options.shutdownTimeout, undefined, { ref: false });
-      await Promise.race([idle, timeout]);
+      await within(idle, this.options.shutdownTimeout, () => undefined);
     }
     if (this.inFlight.size > 0) {
       this.logger.warn(

@@ -11,7 +11,10 @@ function fakeConnection(confirm: (queue: string) => Promise<boolean>) {
   const declared: string[] = [];
   const published: string[] = [];
   const connection = {
+    connected: true,
+    onDisconnect: () => {},
     createChannel: (options: CreateChannelOpts) => ({
+      on: () => {},
       waitForConnect: async () => {
         const channel = {
           assertQueue: (queue: string) => (declared.push(queue), Promise.resolve()),

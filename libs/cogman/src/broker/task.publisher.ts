@@ -28,6 +28,9 @@ export class TaskPublisher {
   private resolveReady!: (channel: ChannelWrapper) => void;
   private rejectReady!: (error: unknown) => void;
   private readonly cursor = { high: 0, low: 0 };
+  /** Whether the channel is set up on a live connection. */
+  private up = false;
+  private readonly reconnectListeners: (() => void)[] = [];
 
   constructor(
     @Inject(PUBLISHER_CONNECTION) private readonly connection: BrokerConnection,
@@ -49,9 +52,25 @@ export class TaskPublisher {
       confirm: true,
       setup: (ch: Channel) => this.topology.assert(ch, this.topology.all()),
     });
+    this.connection.onDisconnect(() => (this.up = false));
+    channel.on('connect', () => {
+      this.up = true;
+      for (const listener of this.reconnectListeners) listener();
+    });
     await channel.waitForConnect();
+    this.up = true;
     this.channel = channel;
     this.resolveReady(channel);
+  }
+
+  /** Whether messages can be published now (false while the broker is unreachable). */
+  get connected(): boolean {
+    return this.up && this.connection.connected;
+  }
+
+  /** Calls `listener` each time the channel is back after the broker was unreachable. */
+  onReconnect(listener: () => void): void {
+    this.reconnectListeners.push(listener);
   }
 
   /** Makes waiting and later publishes fail with the reason the application did not start. */

@@ -4,6 +4,7 @@ import { RESOLVED_OPTIONS } from '../cogman.constants';
 import { CogmanInspector } from '../cogman.inspector';
 import { resolveCogmanOptions } from '../config';
 import {
+  OfflineBufferFullError,
   TaskInvalidError,
   TaskNotFoundError,
   TasksNotSentError,
@@ -16,6 +17,7 @@ import { retryTaskId, type SendTaskOptions, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { CogmanClient } from './cogman.client';
+import { OfflineTaskBuffer } from './offline-task.buffer';
 import { TaskDispatcher } from './task.dispatcher';
 
 describe('CogmanClient', () => {
@@ -24,26 +26,47 @@ describe('CogmanClient', () => {
   const notified: string[] = [];
   let store: InMemoryTaskLogStore;
   let client: CogmanClient;
+  /** The fake broker: `connected` can be switched, `reconnect()` tells the listeners. */
+  const broker = {
+    connected: true,
+    listeners: [] as (() => void)[],
+    reconnect() {
+      this.connected = true;
+      for (const listener of this.listeners) listener();
+    },
+  };
 
   beforeEach(async () => {
     dispatched.length = 0;
     notified.length = 0;
+    broker.connected = true;
+    broker.listeners = [];
     store = new InMemoryTaskLogStore();
     const moduleRef = await Test.createTestingModule({
       providers: [
         CogmanClient,
         TaskDispatcher,
+        OfflineTaskBuffer,
         TaskScheduler,
         TaskLog,
         { provide: TASK_LOG_STORE, useValue: store },
         {
           provide: RESOLVED_OPTIONS,
-          useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
+          useValue: resolveCogmanOptions({
+            amqpUri: 'amqp://x',
+            redisUri: 'redis://x',
+            offlineBufferSize: 3,
+          }),
         },
         {
           provide: TaskPublisher,
           useValue: {
+            get connected() {
+              return broker.connected;
+            },
+            onReconnect: (listener: () => void) => broker.listeners.push(listener),
             publish: (task: TaskEnvelope) => {
+              if (!broker.connected) return Promise.reject(new Error('timeout'));
               if (task.name === 'unpublishable') return Promise.reject(new Error('nacked'));
               dispatched.push(task);
               return Promise.resolve();
@@ -231,4 +254,47 @@ describe('CogmanClient', () => {
       await expect(client.runNow('nope')).rejects.toThrow(TaskNotFoundError);
     });
   });
+
+  describe('while the broker is unreachable', () => {
+    it('accepts tasks at once as initiated and publishes them in order when it returns', async () => {
+      broker.connected = false;
+      const sent = await client.sendTasks([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+      expect(sent.map((task) => task.status)).toEqual(['initiated', 'initiated', 'initiated']);
+      expect(dispatched).toEqual([]);
+
+      broker.reconnect();
+      await waitFor(() => dispatched.length === 3);
+      expect(dispatched.map((task) => task.name)).toEqual(['a', 'b', 'c']);
+      await waitFor(async () => (await store.get(sent[2].taskId))?.status === 'queued');
+    });
+
+    it('rejects with OfflineBufferFullError once offlineBufferSize tasks wait', async () => {
+      broker.connected = false;
+      await client.sendTasks([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+      const refused = client.sendTask({ name: 'd' });
+      await expect(refused).rejects.toThrow(OfflineBufferFullError);
+      await expect(refused).rejects.toThrow(
+        'RabbitMQ is unreachable and 3 tasks already wait for it (offlineBufferSize)',
+      );
+    });
+
+    it('keeps new tasks behind those still waiting, so that order holds', async () => {
+      broker.connected = false;
+      await client.sendTask({ name: 'first' });
+      broker.connected = true; // back, but the buffer has not drained yet
+      const second = await client.sendTask({ name: 'second' });
+      expect(second.status).toBe('initiated');
+      await waitFor(() => dispatched.length === 2);
+      expect(dispatched.map((task) => task.name)).toEqual(['first', 'second']);
+    });
+  });
 });
+
+/** Polls a condition of the fakes (they settle within a few ticks). */
+async function waitFor(check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('condition not met');
+}

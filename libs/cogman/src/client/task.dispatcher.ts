@@ -3,6 +3,10 @@ import { TaskPublisher } from '../broker/task.publisher';
 import { ClientClosedError } from '../errors';
 import { TaskLog } from '../store/task-log';
 import { isFinished, type TaskEnvelope, type TaskStatus } from '../task';
+import { OfflineTaskBuffer } from './offline-task.buffer';
+
+/** Writes on the task path go on while Redis is unreachable (see TaskLog). */
+const DEFERRABLE = { deferrable: true } as const;
 
 /** Options of a dispatch. */
 export interface DispatchOptions {
@@ -22,18 +26,22 @@ export class TaskDispatcher {
   constructor(
     private readonly publisher: TaskPublisher,
     private readonly log: TaskLog,
+    private readonly offline: OfflineTaskBuffer,
   ) {}
 
   /** Records the attempt `initiated`, publishes it and resolves once it is `queued`. */
   dispatch(task: TaskEnvelope, options: DispatchOptions = {}): Promise<TaskStatus> {
     return this.track(async () => {
-      const created = await this.log.record({
-        taskId: task.taskId,
-        status: 'initiated',
-        at: task.createdAt,
-        task,
-        unlessCancelled: options.unlessCancelled,
-      });
+      const created = await this.log.record(
+        {
+          taskId: task.taskId,
+          status: 'initiated',
+          at: task.createdAt,
+          task,
+          unlessCancelled: options.unlessCancelled,
+        },
+        DEFERRABLE,
+      );
       // Vetoed (its previous attempt was cancelled) or already finished: nothing to publish.
       if (!created.applied && isFinished(created.previous)) return created.previous!;
       return this.publish(task);
@@ -43,27 +51,34 @@ export class TaskDispatcher {
   /** Records the attempt `scheduled`; the scheduler publishes it when `runAt` comes. */
   schedule(task: TaskEnvelope, runAt: Date, options: DispatchOptions = {}): Promise<TaskStatus> {
     return this.track(async () => {
-      const result = await this.log.record({
-        taskId: task.taskId,
-        status: 'scheduled',
-        at: new Date(),
-        task,
-        runAt,
-        unlessCancelled: options.unlessCancelled,
-      });
+      const result = await this.log.record(
+        {
+          taskId: task.taskId,
+          status: 'scheduled',
+          at: new Date(),
+          task,
+          runAt,
+          unlessCancelled: options.unlessCancelled,
+        },
+        DEFERRABLE,
+      );
       return result.applied ? 'scheduled' : result.previous!;
     });
   }
 
-  /** Publishes an attempt already recorded (a due scheduled task) and records it `queued`. */
+  /**
+   * Publishes an attempt already recorded (a due scheduled task) and records it `queued`. While
+   * the broker is unreachable this fails: the schedule keeps the task (not the offline buffer).
+   */
   publishRecorded(task: TaskEnvelope): Promise<TaskStatus> {
-    return this.track(() => this.publish(task));
+    return this.track(() => this.publish(task, { buffer: false }));
   }
 
-  /** Refuses new tasks and waits for those being sent. */
+  /** Refuses new tasks and waits for those being sent (and for a drain of the offline buffer). */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.pending]);
+    await this.offline.close();
   }
 
   private track(send: () => Promise<TaskStatus>): Promise<TaskStatus> {
@@ -75,9 +90,28 @@ export class TaskDispatcher {
     return sending;
   }
 
-  private async publish(task: TaskEnvelope): Promise<TaskStatus> {
-    await this.publisher.publish(task);
-    await this.log.record({ taskId: task.taskId, status: 'queued', at: new Date() });
+  /**
+   * Publishes and records `queued`. While the broker is unreachable (or tasks accepted meanwhile
+   * still wait, so that order is kept), the task waits in the offline buffer and stays `initiated`.
+   */
+  private async publish(task: TaskEnvelope, { buffer = true } = {}): Promise<TaskStatus> {
+    if (buffer && (!this.publisher.connected || this.offline.size > 0)) {
+      return this.keepOffline(task);
+    }
+    try {
+      await this.publisher.publish(task);
+    } catch (error) {
+      // The connection went while the message was unconfirmed: keep it for the reconnect.
+      if (buffer && !this.publisher.connected) return this.keepOffline(task);
+      throw error;
+    }
+    await this.log.record({ taskId: task.taskId, status: 'queued', at: new Date() }, DEFERRABLE);
     return 'queued';
+  }
+
+  private keepOffline(task: TaskEnvelope): TaskStatus {
+    this.offline.add(task);
+    if (this.publisher.connected) void this.offline.drain();
+    return 'initiated';
   }
 }

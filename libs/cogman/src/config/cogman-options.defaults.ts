@@ -17,5 +17,6 @@ export const COGMAN_DEFAULTS = {
   shutdownTimeout: 30 * SECOND,
   taskTimeout: 10 * MINUTE,
   startScheduler: true,
+  offlineBufferSize: 10_000,
   namespace: '',
 } as const;

@@ -37,6 +37,11 @@ export interface CogmanModuleOptions {
   /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
   startScheduler?: boolean;
   /**
+   * Tasks accepted while the broker is unreachable and kept until it returns. Beyond this,
+   * `sendTask` rejects with `OfflineBufferFullError`. Default 10000.
+   */
+  offlineBufferSize?: number;
+  /**
    * Prefix of queue names and Redis keys, so that separate services can share a broker.
    * Empty (the default) keeps the queue names of the Go Cogman library.
    */

@@ -37,9 +37,10 @@ describe('resolveCogmanOptions', () => {
       shutdownTimeout: 30_000,
       taskTimeout: 600_000,
       startScheduler: true,
+      offlineBufferSize: 10_000,
       namespace: '',
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(14);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(15);
   });
 
   it('keeps the values given', () => {
@@ -88,6 +89,7 @@ describe('resolveCogmanOptions', () => {
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
     ['startScheduler', { ...base, startScheduler: null }, 'true or false'],
     ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
+    ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],

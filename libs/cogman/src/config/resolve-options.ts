@@ -65,6 +65,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
+    offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),
   };
 }

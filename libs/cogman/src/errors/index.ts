@@ -1,7 +1,9 @@
 export { CogmanError } from './cogman.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
+export { OfflineBufferFullError } from './offline-buffer-full.error';
 export { OptionsInvalidError } from './options-invalid.error';
+export { StoreUnavailableError } from './store-unavailable.error';
 export { TaskCancelledError } from './task-cancelled.error';
 export { TaskHandlerDuplicateError } from './task-handler-duplicate.error';
 export { TaskHandlerInvalidError } from './task-handler-invalid.error';

@@ -1,10 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
 import { RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
 import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
 import type { TaskStatus } from '../task';
+import { within } from '../util/within';
 
 /** How often the schedule is checked: due tasks are published within about this long. */
 export const SCHEDULER_INTERVAL = 200;
@@ -28,6 +30,7 @@ export class TaskScheduler {
   constructor(
     @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
     private readonly dispatcher: TaskDispatcher,
+    private readonly publisher: TaskPublisher,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.lease = Math.max(1000, 3 * options.requestTimeout);
@@ -39,10 +42,11 @@ export class TaskScheduler {
     this.next(0);
   }
 
+  /** Stops checking; waits (up to requestTimeout) for a check under way. */
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
-    await this.tick;
+    if (this.tick) await within(this.tick, this.options.requestTimeout, () => undefined);
   }
 
   /**
@@ -77,6 +81,8 @@ export class TaskScheduler {
 
   /** Publishes what is due; true when a full batch was taken (more may be waiting). */
   private async publishDue(): Promise<boolean> {
+    // While the broker or Redis is unreachable, due tasks stay on the schedule.
+    if (!this.publisher.connected || !this.store.available) return false;
     const due = await this.store.claimDue(new Date(), BATCH, this.lease);
     await Promise.all(
       due.map((taskId) =>

@@ -16,6 +16,13 @@ export const redisConnectionProvider: Provider = {
       enableAutoPipelining: true,
       // Connect on first use, so that a boot that fails earlier leaves nothing open.
       lazyConnect: true,
+      // Through an outage, commands wait for the connection and run in order when it returns
+      // (TaskLog decides who waits for them); reconnection goes on, backing off to 2 s.
+      maxRetriesPerRequest: null,
+      // A connection that stops answering (a network cut) is dropped and reconnected.
+      socketTimeout: 5000,
+      // Closing a connection that never came up should not keep the process alive for long.
+      disconnectTimeout: 200,
     });
     watchConnection(client);
     return client;

@@ -119,6 +119,10 @@ export class RedisTaskLogStore implements TaskLogStore {
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
   }
 
+  get available(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   key(taskId: string): string {
     return `${this.prefix}task:${taskId}`;
   }

@@ -26,6 +26,8 @@ export interface TaskStatusChange {
 export interface TaskStatusResult {
   /** False when the record already had this status or a later one (or the guard vetoed it). */
   applied: boolean;
+  /** The store was unreachable: the change waits to be written, and `applied` is assumed. */
+  deferred?: boolean;
   /** The status before the change; null for a new record; `cancelled` when the guard vetoed it. */
   previous: TaskStatus | null;
 }
@@ -42,6 +44,8 @@ export interface StoredTask {
  * takes it off, in the same step.
  */
 export interface TaskLogStore {
+  /** Whether the store is connected now (writes to a disconnected store wait for it). */
+  readonly available: boolean;
   record(change: TaskStatusChange): Promise<TaskStatusResult>;
   get(taskId: string): Promise<TaskRecord | null>;
   /** The record and the attempt needed to publish it. */

@@ -1,5 +1,9 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import { StoreUnavailableError } from '../errors';
 import type { TaskRecord } from '../task';
+import { within } from '../util/within';
 import { TASK_ARCHIVE, type TaskArchive } from './task-archive';
 import {
   TASK_LOG_STORE,
@@ -9,27 +13,109 @@ import {
   type TaskStatusResult,
 } from './task-log.store';
 
+/** Most status writes held in memory while Redis is unreachable. */
+export const MAX_DEFERRED_WRITES = 100_000;
+
+export interface RecordOptions {
+  /** Also wait until the archive has the change. */
+  durable?: boolean;
+  /**
+   * On the task path: if Redis is unreachable (or slow past the wait), carry on without the
+   * result; the write lands when Redis returns, in order, and the change counts as applied.
+   */
+  deferrable?: boolean;
+}
+
 /**
- * Where every status change goes: the Redis log (awaited: it decides what happens next) and,
- * when configured, the MongoDB archive (batched in the background, unless `durable`).
+ * Where every status change goes: the Redis log (it decides what happens next) and, when
+ * configured, the MongoDB archive (batched in the background, unless `durable`). While Redis is
+ * unreachable, writes on the task path wait in memory instead of stopping tasks.
  */
 @Injectable()
 export class TaskLog {
+  private readonly logger = new Logger('Cogman:Redis');
+  private readonly wait: number;
+  /** Writes on the task path that Redis has not answered yet. */
+  private readonly waiting = new Set<Promise<unknown>>();
+  private dropped = 0;
+  /** Resolves at the next beat of a clock shared by all waiting writes (one timer in all). */
+  private beat?: { promise: Promise<null>; resolve: () => void };
+  private clock?: NodeJS.Timeout;
+
   constructor(
     @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
-  ) {}
+  ) {
+    this.wait = Math.min(1000, Math.ceil(options.requestTimeout / 2));
+  }
 
   get archived(): boolean {
     return this.archive !== null;
   }
 
-  /**
-   * Records a change in Redis and archives it if it applied there. `durable`: also wait until
-   * the archive has it.
-   */
-  async record(change: TaskStatusChange, { durable = false } = {}): Promise<TaskStatusResult> {
-    const result = await this.store.record(change);
+  /** Status writes waiting for Redis. */
+  get pendingWrites(): number {
+    return this.waiting.size;
+  }
+
+  /** Waits up to `timeout` ms for the writes still waiting for Redis; says how many did not land. */
+  async flush(timeout: number): Promise<number> {
+    if (this.waiting.size > 0) {
+      await within(Promise.allSettled([...this.waiting]), timeout, () => undefined);
+    }
+    if (this.waiting.size > 0) {
+      this.logger.warn(`${this.waiting.size} status writes did not reach Redis before shutdown`);
+    }
+    return this.waiting.size;
+  }
+
+  /** Records a change in Redis, and in the archive if it applied there. */
+  async record(change: TaskStatusChange, options: RecordOptions = {}): Promise<TaskStatusResult> {
+    if (!options.deferrable) {
+      return this.archiveIfApplied(change, await this.store.record(change), options);
+    }
+    if (!this.store.available && this.waiting.size >= MAX_DEFERRED_WRITES) {
+      return this.drop(change, options);
+    }
+    const writing = this.store.record(change);
+    // Waits at most one to two beats when Redis is there but does not answer; not at all when
+    // it is known to be unreachable.
+    const settled = await Promise.race([
+      writing,
+      this.store.available ? this.nextBeat() : Promise.resolve(null),
+    ]);
+    if (settled) return this.archiveIfApplied(change, settled, options);
+    return this.defer(change, writing, options);
+  }
+
+  /** Stops the clock of waiting writes. */
+  close(): void {
+    clearInterval(this.clock);
+    this.clock = undefined;
+    this.beat?.resolve();
+  }
+
+  /** The record and the attempt as it travels (Redis only). */
+  load(taskId: string): Promise<StoredTask | null> {
+    return this.read('a task', this.store.load(taskId));
+  }
+
+  /** A record from Redis, or from the archive once it has expired from (or while without) Redis. */
+  async get(taskId: string): Promise<TaskRecord | null> {
+    if (this.archive && !this.store.available) return this.archive.get(taskId);
+    return (
+      (await this.read('a task', this.store.get(taskId))) ??
+      (await this.archive?.get(taskId)) ??
+      null
+    );
+  }
+
+  private async archiveIfApplied(
+    change: TaskStatusChange,
+    result: TaskStatusResult,
+    { durable = false }: RecordOptions,
+  ): Promise<TaskStatusResult> {
     if (this.archive && result.applied) {
       const archiving = this.archive.write(change);
       if (durable) await archiving;
@@ -38,13 +124,69 @@ export class TaskLog {
     return result;
   }
 
-  /** The record and the attempt as it travels (Redis only). */
-  load(taskId: string): Promise<StoredTask | null> {
-    return this.store.load(taskId);
+  private nextBeat(): Promise<null> {
+    if (!this.clock) {
+      this.clock = setInterval(() => {
+        const beat = this.beat;
+        this.beat = undefined;
+        beat?.resolve();
+      }, this.wait);
+      this.clock.unref();
+    }
+    if (!this.beat) {
+      let resolve!: () => void;
+      const promise = new Promise<null>((done) => (resolve = () => done(null)));
+      this.beat = { promise, resolve };
+    }
+    return this.beat.promise;
   }
 
-  /** A record from Redis, or from the archive once it has expired from Redis. */
-  async get(taskId: string): Promise<TaskRecord | null> {
-    return (await this.store.get(taskId)) ?? (await this.archive?.get(taskId)) ?? null;
+  private defer(
+    change: TaskStatusChange,
+    writing: Promise<TaskStatusResult>,
+    options: RecordOptions,
+  ): Promise<TaskStatusResult> {
+    if (this.waiting.size === 0) {
+      this.logger.warn('Redis is unreachable: status writes wait for it, tasks go on');
+    }
+    const landing = writing
+      .catch((error: unknown) => this.logger.error(`A status write failed: ${String(error)}`))
+      .finally(() => {
+        this.waiting.delete(landing);
+        if (this.waiting.size > 0) return;
+        const lost = this.dropped;
+        this.dropped = 0;
+        this.logger.log(
+          lost ? `Status writes caught up; ${lost} could not be kept` : 'Status writes caught up',
+        );
+      });
+    this.waiting.add(landing);
+    return this.asDeferred(change, options);
+  }
+
+  private drop(change: TaskStatusChange, options: RecordOptions): Promise<TaskStatusResult> {
+    if (this.dropped++ === 0) {
+      this.logger.error(
+        `${MAX_DEFERRED_WRITES} status writes are waiting for Redis; later ones are not kept`,
+      );
+    }
+    return this.asDeferred(change, options);
+  }
+
+  /** The archive does not depend on Redis: it gets the change now. */
+  private asDeferred(change: TaskStatusChange, options: RecordOptions): Promise<TaskStatusResult> {
+    return this.archiveIfApplied(
+      change,
+      { applied: true, previous: null, deferred: true },
+      options,
+    );
+  }
+
+  private read<T>(what: string, reading: Promise<T>): Promise<T> {
+    const timeout = this.options.requestTimeout;
+    return within(reading, timeout, () => {
+      reading.catch(() => {});
+      throw new StoreUnavailableError(`reading ${what}`, timeout);
+    });
   }
 }

@@ -13,6 +13,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   /** Scheduled attempt id → due time (ms); claimed ones → lease end. */
   readonly schedule = new Map<string, number>();
   readonly claims = new Map<string, number>();
+  available = true;
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
     this.changes.push(change);

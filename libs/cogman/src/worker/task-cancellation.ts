@@ -23,13 +23,18 @@ export class TaskCancellation {
     this.channel = `${options.namespace ? `cogman:${options.namespace}:` : 'cogman:'}cancel`;
   }
 
-  /** Listens for cancellations (worker processes only). */
-  async listen(): Promise<void> {
+  /**
+   * Listens for cancellations (worker processes only). Does not wait for Redis: the subscription
+   * is made when it answers, and made again after each reconnection.
+   */
+  listen(): void {
     if (this.subscriber) return;
-    this.subscriber = this.redis.duplicate({ connectionName: 'cogman-cancel', lazyConnect: true });
+    this.subscriber = this.redis.duplicate({ connectionName: 'cogman-cancel' });
     this.subscriber.on('message', (_channel: string, taskId: string) => this.abort(taskId));
     this.subscriber.on('error', () => {});
-    await this.subscriber.subscribe(this.channel);
+    this.subscriber.subscribe(this.channel).catch((error: unknown) => {
+      this.logger.warn(`Could not listen for cancellations: ${String(error)}`);
+    });
   }
 
   /** Registers a running attempt; call the returned function when it is over. */
@@ -50,6 +55,10 @@ export class TaskCancellation {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     if (!subscriber) return;
+    if (subscriber.status !== 'ready') {
+      subscriber.disconnect();
+      return;
+    }
     try {
       await subscriber.quit();
     } catch {

@@ -82,13 +82,10 @@ export class TaskExecutor {
     delivery.signal.addEventListener('abort', onShutdown, { once: true });
     const untrack = this.cancellation.track(task.taskId, controller);
     try {
-      const started = await this.store.record({
-        taskId: task.taskId,
-        status: 'in_progress',
-        at: new Date(),
-        task,
-        retry: settings.retry,
-      });
+      const started = await this.store.record(
+        { taskId: task.taskId, status: 'in_progress', at: new Date(), task, retry: settings.retry },
+        { deferrable: true },
+      );
       if (!started.applied && isFinished(started.previous)) {
         // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
         this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
@@ -142,7 +139,10 @@ export class TaskExecutor {
     status: TaskStatus,
     fields: { failError?: string; duration?: number } = {},
   ) {
-    return this.store.record({ taskId: task.taskId, status, at: new Date(), task, ...fields });
+    return this.store.record(
+      { taskId: task.taskId, status, at: new Date(), task, ...fields },
+      { deferrable: true },
+    );
   }
 
   private async deadLetter(
@@ -156,7 +156,10 @@ export class TaskExecutor {
     await this.publisher.deadLetter(delivery.msg, delivery.queue, reason, detail);
     if (taskId) {
       const failError = `dead-lettered (${reason}): ${detail}`;
-      await this.store.record({ taskId, status: 'failed', at: new Date(), task, failError });
+      await this.store.record(
+        { taskId, status: 'failed', at: new Date(), task, failError },
+        { deferrable: true },
+      );
     }
     return 'ack';
   }
