@@ -1,5 +1,5 @@
 import { connect, type ChannelModel } from 'amqplib';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -11,26 +11,12 @@ import {
   TcpProxy,
   isListening,
   pidAlive,
+  processesMentioning,
   reaper,
   ServiceProcess,
 } from './support/chaos';
 import { AMQP_URI } from './support/services';
 import { deferred, waitFor, within } from './support/wait';
-
-/** PIDs of processes whose command line mentions `text` (our temp dirs are unique). */
-function processesMentioning(text: string): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number)
-    .filter(pidAlive);
-}
 
 /** Resolves with the first 'error' or 'close' of an amqplib connection. */
 function closed(connection: ChannelModel) {

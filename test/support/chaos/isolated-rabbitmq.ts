@@ -9,6 +9,7 @@ import { freePort, isListening, listensOn } from './ports';
 import {
   identify,
   isRunning,
+  processesMentioning,
   signalProcess,
   waitForExit,
   type ProcessIdentity,
@@ -125,6 +126,12 @@ export class IsolatedRabbitMQ {
       await this.shutdown();
       await this.epmd?.stop();
       if (this.dir) {
+        // A VM whose PID never became known (a boot that timed out) still has our dir in its
+        // command line.
+        for (const stray of processesMentioning(this.dir)) {
+          signalProcess(stray, 'SIGKILL');
+          await waitForExit(stray, `a process of ${this.nodeName}`);
+        }
         await rm(this.dir, { recursive: true, force: true });
         reaper.untrackCommandLine(this.dir);
         reaper.untrackDir(this.dir);

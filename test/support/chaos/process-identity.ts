@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { waitFor } from '../wait';
 
 /**
@@ -62,4 +62,27 @@ export async function waitForExit(id: ProcessIdentity, what: string, timeout = 3
 /** True while some process (not a zombie) has this PID. */
 export function pidAlive(pid: number): boolean {
   return isRunning(identify(pid));
+}
+
+/**
+ * Processes whose command line holds `marker` (a unique temp path of ours), from /proc; empty
+ * where /proc is missing.
+ */
+export function processesMentioning(marker: string): ProcessIdentity[] {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  return pids
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map((pid) => identify(Number(pid)))
+    .filter(isRunning);
 }
