@@ -106,7 +106,8 @@ interface Row {
   p50: number;
   p99: number;
   rssPeakMb: number;
-  cpuMs: number;
+  /** CPU time per task (µs) of the benchmark process, the Redis server and RabbitMQ. */
+  cpu: { process: number; redis: number; rabbitmq: number };
   /** Tasks processed in every run, and none twice. */
   complete: boolean;
   mongo: string;
@@ -155,13 +156,22 @@ function summarise(results: RunResult[], options: Options): Row[] {
         p50: of((r) => r.latency.p50),
         p99: of((r) => r.latency.p99),
         rssPeakMb: of((r) => r.rssPeakMb),
-        cpuMs: of((r) => r.cpuUserMs + r.cpuSystemMs),
+        cpu: {
+          process: of((r) => perTask(r, r.cpuUserMs + r.cpuSystemMs)),
+          redis: of((r) => perTask(r, r.serverCpuMs.redis)),
+          rabbitmq: of((r) => perTask(r, r.serverCpuMs.rabbitmq)),
+        },
         complete: runs.every((r) => r.completed === r.config.count && r.duplicates === 0),
         mongo: system === 'cogman-mongo' ? String(runs[runs.length - 1].notes.mongo) : '',
       });
     }
   }
   return rows;
+}
+
+/** Microseconds of CPU per task. */
+function perTask(result: RunResult, ms: number | null): number {
+  return ms === null ? NaN : (ms * 1000) / result.config.count;
 }
 
 function table(rows: Row[]): string {
@@ -173,7 +183,9 @@ function table(rows: Row[]): string {
     'send p50 ms',
     'send p99 ms',
     'peak RSS MiB',
-    'CPU s',
+    'CPU µs/task: node',
+    'redis',
+    'rabbitmq',
     'all done once',
     'Mongo archive',
   ];
@@ -187,7 +199,9 @@ function table(rows: Row[]): string {
       fixed(row.p50, 2),
       fixed(row.p99, 2),
       fixed(row.rssPeakMb),
-      fixed(row.cpuMs / 1000, 2),
+      fixed(row.cpu.process),
+      fixed(row.cpu.redis),
+      fixed(row.cpu.rabbitmq),
       row.complete ? 'yes' : 'NO',
       row.mongo,
     ]),

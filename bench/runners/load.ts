@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LatencySummary, RunConfig, RunResult } from '../support/config';
+import { serverCpuSince, serverCpuMs } from '../support/server-cpu';
 import { quantile } from '../support/stats';
 
 /** The payload every system carries: the task's index, padded to the configured size. */
@@ -69,12 +70,16 @@ export async function drive(
 ): Promise<RunResult> {
   const rssStart = process.memoryUsage().rss;
   const cpuStart = process.cpuUsage();
+  const serversStart = serverCpuMs();
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
   const started = performance.now();
   // A worker-only process sends nothing: it drains what is queued.
   const latencies = config.role === 'worker' ? new Float64Array(0) : await sendAll(system, config);
   const enqueued = performance.now();
   const finished = await system.drained();
   const cpu = process.cpuUsage(cpuStart);
+  const servers = serverCpuSince(serversStart);
+  const toUs = Number(process.hrtime.bigint() / 1000n);
   const enqueueMs = enqueued - started;
   const endToEndMs = finished - started;
   return {
@@ -90,6 +95,8 @@ export async function drive(
     rssPeakMb: process.resourceUsage().maxRSS / 1024,
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
+    serverCpuMs: servers,
+    clockUs: { from: fromUs, to: toUs },
     notes: system.notes(),
   };
 }

@@ -64,6 +64,10 @@ export interface RunResult {
   /** CPU time of the process during the run, in ms. */
   cpuUserMs: number;
   cpuSystemMs: number;
+  /** CPU time the Redis and RabbitMQ servers used during the run (shared: others count too). */
+  serverCpuMs: { redis: number | null; rabbitmq: number | null };
+  /** The run on the monotonic clock CPU profiles use (µs), to leave start-up out of them. */
+  clockUs: { from: number; to: number };
   /** System-specific facts (for Cogman: what `services()` reports about Mongo). */
   notes: Record<string, string | number | boolean | null>;
 }
