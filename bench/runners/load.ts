@@ -69,6 +69,8 @@ export async function drive(
   tracker: CompletionTracker,
 ): Promise<RunResult> {
   const rssStart = process.memoryUsage().rss;
+  // A worker consumes from its start: what it finished before the clock started is noted.
+  const completedAtStart = tracker.completed;
   const cpuStart = process.cpuUsage();
   const serversStart = serverCpuMs();
   const fromUs = Number(process.hrtime.bigint() / 1000n);
@@ -97,7 +99,7 @@ export async function drive(
     cpuSystemMs: cpu.system / 1000,
     serverCpuMs: servers,
     clockUs: { from: fromUs, to: toUs },
-    notes: system.notes(),
+    notes: { ...system.notes(), completedAtStart },
   };
 }
 

@@ -32,7 +32,12 @@ export interface ProfileSummary {
   cogman: ProfileEntry[];
   /** Inclusive time per package: samples with any of its frames on the stack. */
   packagesInclusive: ProfileEntry[];
+  /** For the top self-time functions: who calls them (the nearest library frames). */
+  callers: { name: string; paths: ProfileEntry[] }[];
 }
+
+/** How many library frames above a function a call path shows. */
+const PATH_DEPTH = 4;
 
 /** Where a frame's code lives, coarsely. */
 function owner(url: string, functionName: string): string {
@@ -86,6 +91,7 @@ export function summariseProfile(
   const packages = new Map<string, number>();
   const cogman = new Map<string, number>();
   const inclusive = new Map<string, number>();
+  const paths = new Map<string, Map<string, number>>();
   let busy = 0;
   let idle = 0;
   for (const [id, us] of self) {
@@ -97,6 +103,19 @@ export function summariseProfile(
     busy += us;
     const name = label(frame);
     functions.set(name, (functions.get(name) ?? 0) + us);
+    const path: string[] = [];
+    for (
+      let at = parent.get(id);
+      at !== undefined && path.length < PATH_DEPTH;
+      at = parent.get(at)
+    ) {
+      const f = byId.get(at)!.callFrame;
+      if (f.url && !f.url.startsWith('node:')) path.push(label(f));
+    }
+    const callers = paths.get(name) ?? new Map<string, number>();
+    paths.set(name, callers);
+    const key = path.join(' < ') || '(no library frame)';
+    callers.set(key, (callers.get(key) ?? 0) + us);
     const pkg = owner(frame.url, frame.functionName);
     packages.set(pkg, (packages.get(pkg) ?? 0) + us);
     // Inclusive: each package and each Cogman function on the stack once.
@@ -123,6 +142,10 @@ export function summariseProfile(
     packages: top(packages, busy, limit),
     cogman: top(cogman, busy, limit),
     packagesInclusive: top(inclusive, busy, limit),
+    callers: top(functions, busy, 8).map(({ name }) => ({
+      name,
+      paths: top(paths.get(name)!, busy, 4),
+    })),
   };
 }
 
@@ -144,5 +167,7 @@ export function formatProfile(title: string, summary: ProfileSummary): string {
     rows(summary.functions),
     'Inclusive time of Cogman functions (synchronous parts):',
     rows(summary.cogman),
+    'Call paths of the top functions (nearest library frames first):',
+    ...summary.callers.map(({ name, paths }) => `  ${name}\n${rows(paths)}`),
   ].join('\n');
 }

@@ -50,7 +50,7 @@ export async function deleteResources(resources: RunResources): Promise<void> {
 export async function scanKeys(
   redis: Redis,
   pattern: string,
-  each: (keys: string[]) => Promise<unknown>,
+  each: (keys: string[]) => unknown,
 ): Promise<void> {
   let cursor = '0';
   do {
@@ -88,4 +88,52 @@ export async function queueDepth(queue: string): Promise<number | null> {
   } finally {
     await amqp.close().catch(() => {});
   }
+}
+
+/** Keys matching `pattern` and an estimate of their memory (MEMORY USAGE of a sample). */
+export async function redisFootprint(pattern: string): Promise<{ keys: number; bytes: number }> {
+  const redis = new Redis(REDIS_URI);
+  try {
+    let keys = 0;
+    const sample: string[] = [];
+    await scanKeys(redis, pattern, (batch) => {
+      keys += batch.length;
+      if (sample.length < 500) sample.push(...batch.slice(0, 500 - sample.length));
+    });
+    let sampled = 0;
+    for (const key of sample) sampled += (await redis.memory('USAGE', key)) ?? 0;
+    return { keys, bytes: sample.length ? (sampled / sample.length) * keys : 0 };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** What RabbitMQ reports about a queue (rabbitmqctl, read only); null when unavailable. */
+export async function rabbitQueueStats(
+  queue: string,
+): Promise<{ messages: number; memoryBytes: number; messageBytes: number } | null> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile(
+      'rabbitmqctl',
+      ['list_queues', '-q', '--no-table-headers', 'name', 'messages', 'memory', 'message_bytes'],
+      { timeout: 30_000 },
+      (error, stdout) => {
+        if (error) return resolve(null);
+        const row = stdout
+          .split('\n')
+          .map((line) => line.split('\t'))
+          .find((cells) => cells[0] === queue);
+        resolve(
+          row
+            ? {
+                messages: Number(row[1]),
+                memoryBytes: Number(row[2]),
+                messageBytes: Number(row[3]),
+              }
+            : null,
+        );
+      },
+    );
+  });
 }
