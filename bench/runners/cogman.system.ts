@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { RunConfig, RunResult } from '../support/config';
 import { AMQP_URI, MONGO_URI, REDIS_URI } from '../support/services';
 import {
@@ -27,7 +27,7 @@ export const DEFAULT_LIB = join(__dirname, '..', '..', 'libs', 'cogman', 'src');
  */
 export function cogmanSystem(config: RunConfig, tracker: CompletionTracker): BenchSystem {
   const role = config.role ?? 'both';
-  const libPath = config.lib ?? DEFAULT_LIB;
+  const libPath = config.lib ? resolve(config.lib) : DEFAULT_LIB;
   // Nest must be the copy the library resolves, or its decorators and discovery do not meet.
   const load = createRequire(join(libPath, 'index.ts'));
   const lib = load(libPath) as CogmanLibrary;

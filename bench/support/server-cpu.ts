@@ -1,7 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** The services whose CPU time a run reports, by process name (/proc/<pid>/comm). */
-const SERVERS = { redis: 'redis-server', rabbitmq: 'beam.smp' } as const;
+/**
+ * The services whose CPU time a run reports: process name (/proc/<pid>/comm) and, for the Erlang
+ * VM, what tells the broker from a short-lived `rabbitmqctl` (also a beam.smp) in its command line.
+ */
+const SERVERS = {
+  redis: { comm: 'redis-server', cmdline: '' },
+  rabbitmq: { comm: 'beam.smp', cmdline: '-s\0rabbit\0boot' },
+} as const;
 export type ServerName = keyof typeof SERVERS;
 
 /** Linux clock ticks per second (USER_HZ), as /proc/<pid>/stat counts CPU time. */
@@ -23,8 +29,10 @@ export function serverCpuMs(): Record<ServerName, number | null> {
   for (const pid of pids) {
     try {
       const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      const server = (Object.keys(SERVERS) as ServerName[]).find((s) => SERVERS[s] === comm);
+      const server = (Object.keys(SERVERS) as ServerName[]).find((s) => SERVERS[s].comm === comm);
       if (!server) continue;
+      const { cmdline } = SERVERS[server];
+      if (cmdline && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(cmdline)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // Fields after the parenthesised name: utime and stime are the 12th and 13th.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
