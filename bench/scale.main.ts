@@ -80,7 +80,8 @@ async function main(): Promise<void> {
     // Generous: a step that takes this long has hung (about 30 times the expected time).
     const timeoutMs = 120_000 + size * 10;
     try {
-      const producer = await runChild({ ...config, role: 'producer' }, { timeoutMs });
+      const nodeArgs = ['--expose-gc'];
+      const producer = await runChild({ ...config, role: 'producer' }, { timeoutMs, nodeArgs });
       const queued = await queueDepth(queue);
       const queueStats = await rabbitQueueStats(queue);
       const redis = await redisFootprint(`cogman:${config.name}:*`);
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
         `${size}: enqueued in ${fixed(producer.enqueueMs / 1000, 1)} s, ${queued} queued, ` +
           `producer peak RSS ${fixed(producer.rssPeakMb)} MiB; draining...`,
       );
-      const worker = await runChild({ ...config, role: 'worker' }, { timeoutMs });
+      const worker = await runChild({ ...config, role: 'worker' }, { timeoutMs, nodeArgs });
       console.log(
         `${size}: drained in ${fixed(worker.endToEndMs / 1000, 1)} s, ` +
           `worker peak RSS ${fixed(worker.rssPeakMb)} MiB`,
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
     fixed(s.producer.enqueueMs / 1000, 1),
     fixed(s.producer.enqueueRate),
     fixed(s.producer.rssPeakMb),
+    fixed(Number(s.producer.notes.heapAfterGcMb)),
     s.queued === null ? '-' : String(s.queued),
     s.queue ? fixed(s.queue.memoryBytes / 2 ** 20, 1) : '-',
     fixed(s.redis.bytes / 2 ** 20, 1),
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
     fixed(s.worker.endToEndMs / 1000, 1),
     fixed(s.worker.endToEndRate),
     fixed(s.worker.rssPeakMb),
+    fixed(Number(s.worker.notes.heapAfterGcMb)),
     s.worker.completed === s.size && s.worker.duplicates === 0 ? 'yes' : 'NO',
   ]);
   console.log('');
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
         'enqueue s',
         'enqueue/s',
         'producer peak RSS MiB',
+        'heap after GC',
         'queued',
         'queue memory MiB',
         'Redis log MiB',
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
         'drain s',
         'drain/s',
         'worker peak RSS MiB',
+        'heap after GC',
         'all done once',
       ],
       rows,

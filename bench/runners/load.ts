@@ -82,6 +82,10 @@ export async function drive(
   const cpu = process.cpuUsage(cpuStart);
   const servers = serverCpuSince(serversStart);
   const toUs = Number(process.hrtime.bigint() / 1000n);
+  // With --expose-gc (the scale benchmark): what stays reachable once the work is done.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const heapAfterGcMb = gc ? process.memoryUsage().heapUsed / 2 ** 20 : null;
   const enqueueMs = enqueued - started;
   const endToEndMs = finished - started;
   return {
@@ -99,7 +103,7 @@ export async function drive(
     cpuSystemMs: cpu.system / 1000,
     serverCpuMs: servers,
     clockUs: { from: fromUs, to: toUs },
-    notes: { ...system.notes(), completedAtStart },
+    notes: { ...system.notes(), completedAtStart, heapAfterGcMb },
   };
 }
 
