@@ -14,9 +14,18 @@ import { machine } from './support/output';
 import { deleteResources, uniqueName } from './support/services';
 import { fixed } from './support/stats';
 
+const HELP = `Usage: npm run bench:profile -- [flags]
+  --count N            tasks sent by the producer, then run by the worker (default 20000)
+  --payload BYTES      JSON payload size (default 256)
+  --concurrency N      worker concurrency (default 20)
+  --window N           sendTask calls in flight (default 100)
+  --interval-us N      sampling interval of --cpu-prof (default 500)
+  --lib PATH           Cogman sources to load (default libs/cogman/src)`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', default: false },
       count: { type: 'string', default: '20000' },
       payload: { type: 'string', default: '256' },
       concurrency: { type: 'string', default: '20' },
@@ -25,6 +34,10 @@ async function main(): Promise<void> {
       'interval-us': { type: 'string', default: '500' },
     },
   });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(ROOT, '.bench-results', 'profiles', stamp);
   mkdirSync(dir, { recursive: true });
