@@ -7,6 +7,8 @@
 import { parseArgs } from 'node:util';
 import { runAndCleanUp } from './support/child';
 import {
+  COGMAN_SYSTEMS,
+  DEFAULT_SYSTEMS,
   MODES,
   SYSTEMS,
   type RunConfig,
@@ -29,10 +31,12 @@ const HELP = `Usage: npm run bench -- [flags]
   --bulk-window N      bulk mode: calls in flight (default 1)
   --rate N             paced mode: tasks per second (default 500)
   --repetitions N      runs of each system and mode (default 3)
-  --systems LIST       of ${SYSTEMS.join(',')} (default all)
+  --systems LIST       of ${SYSTEMS.join(',')}
+                       (default ${DEFAULT_SYSTEMS.join(',')}, and cogman-compare with --compare-lib)
   --modes LIST         of ${MODES.join(',')} (default all)
   --priority P         Cogman priority, and the matching queue mode for raw (default low)
   --lib PATH           Cogman sources to load (default libs/cogman/src)
+  --compare-lib PATH   other Cogman sources, run as cogman-compare beside cogman
   --cpu-prof DIR       run each child under node --cpu-prof, writing profiles to DIR`;
 
 /** The goals of the benchmark issue. */
@@ -51,10 +55,11 @@ function parseOptions() {
       'bulk-window': { type: 'string', default: '1' },
       rate: { type: 'string', default: '500' },
       repetitions: { type: 'string' },
-      systems: { type: 'string', default: SYSTEMS.join(',') },
+      systems: { type: 'string' },
       modes: { type: 'string', default: MODES.join(',') },
       priority: { type: 'string', default: 'low' },
       lib: { type: 'string' },
+      'compare-lib': { type: 'string' },
       'cpu-prof': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -74,6 +79,11 @@ function parseOptions() {
       if (!allowed.includes(item as T)) throw new Error(`--${flag}: unknown "${item}"`);
       return item as T;
     });
+  const compareLib = values['compare-lib'];
+  const defaultSystems = [...DEFAULT_SYSTEMS, ...(compareLib ? ['cogman-compare'] : [])].join(',');
+  if (!compareLib && values.systems?.includes('cogman-compare')) {
+    throw new Error('cogman-compare needs --compare-lib');
+  }
   const priority = (['low', 'high'] as const).find((p) => p === values.priority);
   if (!priority) throw new Error('--priority must be low or high');
   return {
@@ -87,10 +97,11 @@ function parseOptions() {
     bulkWindow: int(values['bulk-window'], 1, 'bulk-window'),
     rate: int(values.rate, 500, 'rate'),
     repetitions: int(values.repetitions, smoke ? 1 : 3, 'repetitions'),
-    systems: list<SystemName>(values.systems, SYSTEMS, 'systems'),
+    systems: list<SystemName>(values.systems ?? defaultSystems, SYSTEMS, 'systems'),
     modes: list<SendMode>(values.modes, MODES, 'modes'),
     priority,
     lib: values.lib,
+    compareLib,
     cpuProf: values['cpu-prof'],
   };
 }
@@ -126,7 +137,7 @@ function configFor(options: Options, system: SystemName, mode: SendMode): RunCon
     rate: options.rate,
     priority: options.priority,
     name: uniqueName(system),
-    lib: options.lib,
+    lib: system === 'cogman-compare' ? options.compareLib : options.lib,
   };
 }
 
@@ -219,7 +230,7 @@ function verdicts(rows: Row[], options: Options): Verdict[] {
     rows.find((r) => r.mode === mode && r.system === system);
   const out: Verdict[] = [];
   for (const mode of ['single', 'bulk'] as const) {
-    for (const cogman of ['cogman', 'cogman-mongo'] as const) {
+    for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
       const c = find(mode, cogman);
       if (!c) continue;
       for (const [other, target] of [
@@ -229,7 +240,6 @@ function verdicts(rows: Row[], options: Options): Verdict[] {
         const o = find(mode, other);
         if (!o) continue;
         const ratio = c.endToEndRate / o.endToEndRate;
-        const label = cogman === 'cogman' ? 'Cogman' : 'Cogman+Mongo';
         out.push({
           text: `${mode}: ${label} e2e / ${other === 'raw' ? 'raw' : 'BullMQ'} e2e = ${goal(ratio, target)}`,
           value: ratio,
@@ -238,10 +248,9 @@ function verdicts(rows: Row[], options: Options): Verdict[] {
       }
     }
   }
-  for (const cogman of ['cogman', 'cogman-mongo'] as const) {
+  for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
     const c = find('paced', cogman);
     if (!c) continue;
-    const label = cogman === 'cogman' ? 'Cogman' : 'Cogman+Mongo';
     const met = c.p99 < GOALS.p99LatencyMs;
     out.push({
       text: `paced at ${options.rate}/s: ${label} p99 send latency = ${fixed(c.p99, 2)} ms (goal < ${GOALS.p99LatencyMs} ms: ${met ? 'met' : 'not met'})`,

@@ -16,6 +16,7 @@ async function createSystem(config: RunConfig, tracker: CompletionTracker): Prom
       return (await import('./bullmq.system')).bullmqSystem(config, tracker);
     case 'cogman':
     case 'cogman-mongo':
+    case 'cogman-compare':
       return (await import('./cogman.system')).cogmanSystem(config, tracker);
   }
 }

@@ -52,6 +52,7 @@ export function resourcesOf(config: RunConfig): RunResources {
       return { queues: [], redisPatterns: [`${name}:*`] };
     case 'cogman':
     case 'cogman-mongo':
+    case 'cogman-compare':
       return {
         queues: [
           `${name}.high_priority_queue_0`,

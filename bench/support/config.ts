@@ -1,6 +1,19 @@
-/** The systems the throughput benchmark compares. */
-export const SYSTEMS = ['raw', 'bullmq', 'cogman', 'cogman-mongo'] as const;
+/**
+ * The systems the throughput benchmark compares. `cogman-compare` is Cogman loaded from the
+ * `--compare-lib` sources (another branch, a prototype), beside this repository's in the same run.
+ */
+export const SYSTEMS = ['raw', 'bullmq', 'cogman', 'cogman-mongo', 'cogman-compare'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
+
+/** What `npm run bench` runs unless told otherwise. */
+export const DEFAULT_SYSTEMS: readonly SystemName[] = ['raw', 'bullmq', 'cogman', 'cogman-mongo'];
+
+/** The Cogman systems, with the label of their ratio lines. */
+export const COGMAN_SYSTEMS = {
+  cogman: 'Cogman',
+  'cogman-mongo': 'Cogman+Mongo',
+  'cogman-compare': 'Cogman (--compare-lib)',
+} as const;
 
 /**
  * How tasks are sent:
