@@ -1,0 +1,89 @@
+/**
+ * The systems the throughput benchmark compares. `cogman-compare` is Cogman loaded from the
+ * `--compare-lib` sources (another branch, a prototype), beside this repository's in the same run.
+ */
+export const SYSTEMS = ['raw', 'bullmq', 'cogman', 'cogman-mongo', 'cogman-compare'] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+
+/** What `npm run bench` runs unless told otherwise. */
+export const DEFAULT_SYSTEMS: readonly SystemName[] = ['raw', 'bullmq', 'cogman', 'cogman-mongo'];
+
+/** The Cogman systems, with the label of their ratio lines. */
+export const COGMAN_SYSTEMS = {
+  cogman: 'Cogman',
+  'cogman-mongo': 'Cogman+Mongo',
+  'cogman-compare': 'Cogman (--compare-lib)',
+} as const;
+
+/**
+ * How tasks are sent:
+ * - `single`: one task per call, `window` calls in flight (amqplib: outstanding confirms);
+ * - `bulk`: `batch` tasks per call (BullMQ `addBulk`, Cogman `sendTasks`), `bulkWindow` calls in
+ *   flight;
+ * - `paced`: one task per call at a fixed `rate`, whatever the answers (latency at moderate load).
+ */
+export const MODES = ['single', 'bulk', 'paced'] as const;
+export type SendMode = (typeof MODES)[number];
+
+/** What a child process runs: one system, one mode, one repetition. */
+export interface RunConfig {
+  system: SystemName;
+  mode: SendMode;
+  /** Tasks to send and process. */
+  count: number;
+  /** Bytes of the JSON payload of each task. */
+  payloadBytes: number;
+  /** Handlers (deliveries) in flight in the worker: prefetch, worker concurrency. */
+  concurrency: number;
+  window: number;
+  batch: number;
+  bulkWindow: number;
+  /** Tasks per second in `paced` mode. */
+  rate: number;
+  priority: 'high' | 'low';
+  /** Queue name, key prefix or namespace of this run, unique to it. */
+  name: string;
+  /** Path of the Cogman sources to load (default: this repository's libs/cogman/src). */
+  lib?: string;
+  /** `producer` / `worker` split the Cogman run in two processes (scale, profiling). */
+  role?: 'both' | 'producer' | 'worker';
+}
+
+/** Send latency, in milliseconds, over every call. */
+export interface LatencySummary {
+  calls: number;
+  p50: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** What a child process reports. Times are in milliseconds from the first send. */
+export interface RunResult {
+  config: RunConfig;
+  /** Tasks processed, and tasks processed more than once. */
+  completed: number;
+  duplicates: number;
+  /** Last send call resolved. */
+  enqueueMs: number;
+  /** Last task completed (acknowledged / moved to completed). */
+  endToEndMs: number;
+  enqueueRate: number;
+  endToEndRate: number;
+  latency: LatencySummary;
+  /** Resident set size after start-up and its peak over the process' life, in MiB. */
+  rssStartMb: number;
+  rssPeakMb: number;
+  /** CPU time of the process during the run, in ms. */
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  /** CPU time the Redis and RabbitMQ servers used during the run (shared: others count too). */
+  serverCpuMs: { redis: number | null; rabbitmq: number | null };
+  /** The run on the monotonic clock CPU profiles use (µs), to leave start-up out of them. */
+  clockUs: { from: number; to: number };
+  /** System-specific facts (for Cogman: what `services()` reports about Mongo). */
+  notes: Record<string, string | number | boolean | null>;
+}
+
+/** The line a child prints its result on. */
+export const RESULT_PREFIX = 'BENCH_RESULT ';

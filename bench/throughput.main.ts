@@ -1,0 +1,310 @@
+/**
+ * `npm run bench`: Cogman against BullMQ and raw amqplib, on the local RabbitMQ and Redis, one
+ * run at a time, each in its own process, on its own queues and keys (deleted afterwards).
+ * Prints the medians over the repetitions, the ratios and whether the goals are met, and writes
+ * everything to .bench-results/. `--help` lists the flags.
+ */
+import { parseArgs } from 'node:util';
+import { runAndCleanUp } from './support/child';
+import {
+  COGMAN_SYSTEMS,
+  DEFAULT_SYSTEMS,
+  MODES,
+  SYSTEMS,
+  type RunConfig,
+  type RunResult,
+  type SendMode,
+  type SystemName,
+} from './support/config';
+import { machine, writeResults } from './support/output';
+import { uniqueName } from './support/services';
+import { fixed, formatTable, goal, median } from './support/stats';
+
+const HELP = `Usage: npm run bench -- [flags]
+  --smoke              a few hundred tasks, one repetition (proves the benchmark works)
+  --count N            tasks per run in single and bulk modes (default 5000)
+  --paced-count N      tasks per run in paced mode (default 2000)
+  --payload BYTES      JSON payload size (default 256)
+  --concurrency N      handlers in flight: prefetch, worker concurrency (default 20)
+  --window N           single mode: send calls in flight (default 100)
+  --batch N            bulk mode: tasks per call (default 500)
+  --bulk-window N      bulk mode: calls in flight (default 1)
+  --rate N             paced mode: tasks per second (default 500)
+  --repetitions N      runs of each system and mode (default 3)
+  --systems LIST       of ${SYSTEMS.join(',')}
+                       (default ${DEFAULT_SYSTEMS.join(',')}, and cogman-compare with --compare-lib)
+  --modes LIST         of ${MODES.join(',')} (default all)
+  --priority P         Cogman priority, and the matching queue mode for raw (default low)
+  --lib PATH           Cogman sources to load (default libs/cogman/src)
+  --compare-lib PATH   other Cogman sources, run as cogman-compare beside cogman
+  --cpu-prof DIR       run each child under node --cpu-prof, writing profiles to DIR`;
+
+/** The goals of the benchmark issue. */
+const GOALS = { versusBullmq: 1, versusRaw: 0.7, p99LatencyMs: 10 };
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      count: { type: 'string' },
+      'paced-count': { type: 'string' },
+      payload: { type: 'string', default: '256' },
+      concurrency: { type: 'string', default: '20' },
+      window: { type: 'string' },
+      batch: { type: 'string' },
+      'bulk-window': { type: 'string', default: '1' },
+      rate: { type: 'string', default: '500' },
+      repetitions: { type: 'string' },
+      systems: { type: 'string' },
+      modes: { type: 'string', default: MODES.join(',') },
+      priority: { type: 'string', default: 'low' },
+      lib: { type: 'string' },
+      'compare-lib': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const smoke = values.smoke;
+  const int = (value: string | undefined, fallback: number, flag: string) => {
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer`);
+    return n;
+  };
+  const list = <T extends string>(value: string, allowed: readonly T[], flag: string): T[] =>
+    value.split(',').map((item) => {
+      if (!allowed.includes(item as T)) throw new Error(`--${flag}: unknown "${item}"`);
+      return item as T;
+    });
+  const compareLib = values['compare-lib'];
+  const defaultSystems = [...DEFAULT_SYSTEMS, ...(compareLib ? ['cogman-compare'] : [])].join(',');
+  if (!compareLib && values.systems?.includes('cogman-compare')) {
+    throw new Error('cogman-compare needs --compare-lib');
+  }
+  const priority = (['low', 'high'] as const).find((p) => p === values.priority);
+  if (!priority) throw new Error('--priority must be low or high');
+  return {
+    smoke,
+    count: int(values.count, smoke ? 300 : 5000, 'count'),
+    pacedCount: int(values['paced-count'], smoke ? 200 : 2000, 'paced-count'),
+    payloadBytes: int(values.payload, 256, 'payload'),
+    concurrency: int(values.concurrency, 20, 'concurrency'),
+    window: int(values.window, smoke ? 50 : 100, 'window'),
+    batch: int(values.batch, smoke ? 100 : 500, 'batch'),
+    bulkWindow: int(values['bulk-window'], 1, 'bulk-window'),
+    rate: int(values.rate, 500, 'rate'),
+    repetitions: int(values.repetitions, smoke ? 1 : 3, 'repetitions'),
+    systems: list<SystemName>(values.systems ?? defaultSystems, SYSTEMS, 'systems'),
+    modes: list<SendMode>(values.modes, MODES, 'modes'),
+    priority,
+    lib: values.lib,
+    compareLib,
+    cpuProf: values['cpu-prof'],
+  };
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+interface Row {
+  mode: SendMode;
+  system: SystemName;
+  runs: number;
+  enqueueRate: number;
+  endToEndRate: number;
+  p50: number;
+  p99: number;
+  rssPeakMb: number;
+  /** CPU time per task (µs) of the benchmark process, the Redis server and RabbitMQ. */
+  cpu: { process: number; redis: number; rabbitmq: number };
+  /** Tasks processed in every run, and none twice. */
+  complete: boolean;
+  mongo: string;
+}
+
+function configFor(options: Options, system: SystemName, mode: SendMode): RunConfig {
+  return {
+    system,
+    mode,
+    count: mode === 'paced' ? options.pacedCount : options.count,
+    payloadBytes: options.payloadBytes,
+    concurrency: options.concurrency,
+    window: options.window,
+    batch: options.batch,
+    bulkWindow: options.bulkWindow,
+    rate: options.rate,
+    priority: options.priority,
+    name: uniqueName(system),
+    lib: system === 'cogman-compare' ? options.compareLib : options.lib,
+  };
+}
+
+function describe(result: RunResult): string {
+  const { config: c, latency } = result;
+  return (
+    `${c.mode.padEnd(6)} ${c.system.padEnd(12)} e2e ${fixed(result.endToEndRate).padStart(6)}/s` +
+    `  enqueue ${fixed(result.enqueueRate).padStart(6)}/s  p50 ${fixed(latency.p50, 1)} ms` +
+    `  p99 ${fixed(latency.p99, 1)} ms  peak RSS ${fixed(result.rssPeakMb)} MiB` +
+    (result.duplicates ? `  ${result.duplicates} duplicate(s)` : '')
+  );
+}
+
+function summarise(results: RunResult[], options: Options): Row[] {
+  const rows: Row[] = [];
+  for (const mode of options.modes) {
+    for (const system of options.systems) {
+      const runs = results.filter((r) => r.config.mode === mode && r.config.system === system);
+      if (runs.length === 0) continue;
+      const of = (pick: (r: RunResult) => number) => median(runs.map(pick));
+      rows.push({
+        mode,
+        system,
+        runs: runs.length,
+        enqueueRate: of((r) => r.enqueueRate),
+        endToEndRate: of((r) => r.endToEndRate),
+        p50: of((r) => r.latency.p50),
+        p99: of((r) => r.latency.p99),
+        rssPeakMb: of((r) => r.rssPeakMb),
+        cpu: {
+          process: of((r) => perTask(r, r.cpuUserMs + r.cpuSystemMs)),
+          redis: of((r) => perTask(r, r.serverCpuMs.redis)),
+          rabbitmq: of((r) => perTask(r, r.serverCpuMs.rabbitmq)),
+        },
+        complete: runs.every((r) => r.completed === r.config.count && r.duplicates === 0),
+        mongo: system === 'cogman-mongo' ? String(runs[runs.length - 1].notes.mongo) : '',
+      });
+    }
+  }
+  return rows;
+}
+
+/** Microseconds of CPU per task. */
+function perTask(result: RunResult, ms: number | null): number {
+  return ms === null ? NaN : (ms * 1000) / result.config.count;
+}
+
+function table(rows: Row[]): string {
+  const header = [
+    'mode / system',
+    'runs',
+    'enqueue/s',
+    'end-to-end/s',
+    'send p50 ms',
+    'send p99 ms',
+    'peak RSS MiB',
+    'CPU µs/task: node',
+    'redis',
+    'rabbitmq',
+    'all done once',
+    'Mongo archive',
+  ];
+  return formatTable(
+    header,
+    rows.map((row) => [
+      `${row.mode} / ${row.system}`,
+      String(row.runs),
+      fixed(row.enqueueRate),
+      fixed(row.endToEndRate),
+      fixed(row.p50, 2),
+      fixed(row.p99, 2),
+      fixed(row.rssPeakMb),
+      fixed(row.cpu.process),
+      fixed(row.cpu.redis),
+      fixed(row.cpu.rabbitmq),
+      row.complete ? 'yes' : 'NO',
+      row.mongo,
+    ]),
+  );
+}
+
+interface Verdict {
+  text: string;
+  value: number;
+  met: boolean;
+}
+
+function verdicts(rows: Row[], options: Options): Verdict[] {
+  const find = (mode: SendMode, system: SystemName) =>
+    rows.find((r) => r.mode === mode && r.system === system);
+  const out: Verdict[] = [];
+  for (const mode of ['single', 'bulk'] as const) {
+    for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
+      const c = find(mode, cogman);
+      if (!c) continue;
+      for (const [other, target] of [
+        ['bullmq', GOALS.versusBullmq],
+        ['raw', GOALS.versusRaw],
+      ] as const) {
+        const o = find(mode, other);
+        if (!o) continue;
+        const ratio = c.endToEndRate / o.endToEndRate;
+        out.push({
+          text: `${mode}: ${label} e2e / ${other === 'raw' ? 'raw' : 'BullMQ'} e2e = ${goal(ratio, target)}`,
+          value: ratio,
+          met: ratio >= target,
+        });
+      }
+    }
+  }
+  for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
+    const c = find('paced', cogman);
+    if (!c) continue;
+    const met = c.p99 < GOALS.p99LatencyMs;
+    out.push({
+      text: `paced at ${options.rate}/s: ${label} p99 send latency = ${fixed(c.p99, 2)} ms (goal < ${GOALS.p99LatencyMs} ms: ${met ? 'met' : 'not met'})`,
+      value: c.p99,
+      met,
+    });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const host = machine();
+  console.log(
+    `Cogman throughput benchmark on ${host.cpus} cores (${host.cpuModel}), Node ${host.node}, ` +
+      `load average ${host.loadAverage.join(' ')}`,
+  );
+  console.log(
+    `${options.count} tasks (paced: ${options.pacedCount} at ${options.rate}/s), ` +
+      `${options.payloadBytes}-byte payloads, concurrency ${options.concurrency}, ` +
+      `window ${options.window}, batch ${options.batch} x ${options.bulkWindow}, ` +
+      `${options.priority} priority, ${options.repetitions} repetition(s)\n`,
+  );
+  const results: RunResult[] = [];
+  for (let rep = 1; rep <= options.repetitions; rep++) {
+    for (const mode of options.modes) {
+      for (const system of options.systems) {
+        const config = configFor(options, system, mode);
+        // Generous: a run that takes this long has hung.
+        const timeoutMs = 120_000 + config.count * 20;
+        const nodeArgs = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [];
+        const result = await runAndCleanUp(config, { timeoutMs, nodeArgs });
+        results.push(result);
+        console.log(`[${rep}/${options.repetitions}] ${describe(result)}`);
+      }
+    }
+  }
+  const rows = summarise(results, options);
+  const goals = verdicts(rows, options);
+  console.log(`\nMedians over ${options.repetitions} repetition(s):\n`);
+  console.log(table(rows));
+  console.log('');
+  for (const verdict of goals) console.log(verdict.text);
+  const file = writeResults(options.smoke ? 'throughput-smoke' : 'throughput', {
+    machine: { ...host, loadAverageAfter: machine().loadAverage },
+    options,
+    rows,
+    goals,
+    runs: results,
+  });
+  console.log(`\nResults written to ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
