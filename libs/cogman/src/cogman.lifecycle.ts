@@ -88,6 +88,7 @@ export class CogmanLifecycle
       await this.scheduler.stop();
       await this.consumer.drain();
       await this.dispatcher.close();
+      this.publisher.close();
       await this.log.flush(this.options.requestTimeout);
       this.log.close();
       await this.cancellation.close();

@@ -29,6 +29,7 @@ describe('public API', () => {
       'TaskTimeoutError',
       'TaskUnrecoverableError',
       'TasksNotSentError',
+      'WorkerShutdownError',
       'redactUri',
     ]);
   });

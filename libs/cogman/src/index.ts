@@ -25,6 +25,7 @@ export {
   TaskStatusConflictError,
   TaskTimeoutError,
   TaskUnrecoverableError,
+  WorkerShutdownError,
 } from './errors';
 export { DEFAULT_BACKOFF } from './scheduler/backoff';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';

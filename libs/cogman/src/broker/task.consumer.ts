@@ -4,14 +4,16 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CONSUMER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
+import { WorkerShutdownError } from '../errors';
 import type { TaskPriority } from '../task';
 import { within } from '../util/within';
 import { TaskExecutor, type DeliveryOutcome } from '../worker/task.executor';
 import type { BrokerConnection } from './broker-connection';
+import { ChannelAcks } from './channel-acks';
 import { TaskTopology } from './task-topology';
 
 interface InFlight {
-  channel: Channel;
+  acks: ChannelAcks;
   msg: ConsumeMessage;
   controller: AbortController;
   settled: boolean;
@@ -86,7 +88,7 @@ export class TaskConsumer {
         `Aborting ${this.inFlight.size} task(s) still running after ${this.options.shutdownTimeout} ms; they will be redelivered`,
       );
       for (const delivery of [...this.inFlight]) {
-        delivery.controller.abort(new Error('Cogman worker shutting down'));
+        delivery.controller.abort(new WorkerShutdownError());
         this.settle(delivery, 'requeue');
       }
     }
@@ -106,10 +108,11 @@ export class TaskConsumer {
         const tags: string[] = [];
         this.consumers.set(ch, tags);
         ch.once('close', () => this.consumers.delete(ch));
+        const acks = new ChannelAcks(ch);
         for (const queue of queues) {
           const { consumerTag } = await ch.consume(
             queue,
-            (msg) => this.receive(ch, queue, priority, msg),
+            (msg) => this.receive(acks, queue, priority, msg),
             { noAck: false },
           );
           tags.push(consumerTag);
@@ -121,7 +124,7 @@ export class TaskConsumer {
   }
 
   private receive(
-    channel: Channel,
+    acks: ChannelAcks,
     queue: string,
     priority: TaskPriority,
     msg: ConsumeMessage | null,
@@ -130,7 +133,8 @@ export class TaskConsumer {
       this.logger.warn(`The broker cancelled the consumer of ${queue}`);
       return;
     }
-    const delivery: InFlight = { channel, msg, controller: new AbortController(), settled: false };
+    acks.received(msg);
+    const delivery: InFlight = { acks, msg, controller: new AbortController(), settled: false };
     this.inFlight.add(delivery);
     void this.run(delivery, queue, priority);
   }
@@ -139,7 +143,7 @@ export class TaskConsumer {
     const { msg, controller } = delivery;
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.executor.execute({ msg, queue, priority, signal: controller.signal });
+      outcome = await this.executor.execute({ msg, queue, priority, controller });
     } catch (error) {
       if (delivery.settled) return;
       this.logger.error(
@@ -161,8 +165,8 @@ export class TaskConsumer {
     delivery.settled = true;
     this.inFlight.delete(delivery);
     try {
-      if (outcome === 'ack') delivery.channel.ack(delivery.msg);
-      else delivery.channel.nack(delivery.msg, false, true);
+      if (outcome === 'ack') delivery.acks.ack(delivery.msg);
+      else delivery.acks.requeue(delivery.msg);
     } catch (error) {
       this.logger.debug?.(`Could not ${outcome} a delivery: ${String(error)}`);
     }

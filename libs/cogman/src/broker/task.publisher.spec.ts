@@ -6,25 +6,34 @@ import type { BrokerConnection } from './broker-connection';
 import { TaskPublisher } from './task.publisher';
 import { TaskTopology } from './task-topology';
 
-/** A broker connection whose channel runs its setup once, like a fresh connection does. */
-function fakeConnection(confirm: (queue: string) => Promise<boolean>) {
+/**
+ * A broker connection whose channel runs its setup once, like a fresh connection does; the
+ * amqplib channel it sets up confirms each message as `confirm` says (undefined: never).
+ */
+function fakeConnection(confirm: (queue: string) => Error | null | undefined) {
   const declared: string[] = [];
   const published: string[] = [];
+  const channel = {
+    assertQueue: (queue: string) => (declared.push(queue), Promise.resolve()),
+    once: () => {},
+    publish: (
+      _exchange: string,
+      queue: string,
+      _content: Buffer,
+      _options: unknown,
+      callback: (error: Error | null) => void,
+    ) => {
+      published.push(queue);
+      const outcome = confirm(queue);
+      if (outcome !== undefined) setImmediate(() => callback(outcome));
+      return true;
+    },
+  };
   const connection = {
     connected: true,
-    onDisconnect: () => {},
     createChannel: (options: CreateChannelOpts) => ({
       on: () => {},
-      waitForConnect: async () => {
-        const channel = {
-          assertQueue: (queue: string) => (declared.push(queue), Promise.resolve()),
-        };
-        await (options.setup as (channel: unknown) => Promise<void>)(channel);
-      },
-      publish: (_exchange: string, queue: string) => {
-        published.push(queue);
-        return confirm(queue);
-      },
+      waitForConnect: () => (options.setup as (channel: unknown) => Promise<void>)(channel),
     }),
   } as unknown as BrokerConnection;
   return { connection, declared, published };
@@ -41,7 +50,7 @@ describe('TaskPublisher', () => {
   const topology = new TaskTopology(options);
 
   it('declares the topology once per connection, not per task, and spreads tasks round robin', async () => {
-    const { connection, declared, published } = fakeConnection(() => Promise.resolve(true));
+    const { connection, declared, published } = fakeConnection(() => null);
     const publisher = new TaskPublisher(connection, topology, options);
     await publisher.open();
     for (let i = 0; i < 6; i++)
@@ -64,7 +73,7 @@ describe('TaskPublisher', () => {
   });
 
   it('waits for open before publishing, and fails waiting publishes if the start failed', async () => {
-    const { connection, published } = fakeConnection(() => Promise.resolve(true));
+    const { connection, published } = fakeConnection(() => null);
     const publisher = new TaskPublisher(connection, topology, options);
     const early = publisher.publish(buildTask({ name: 'early' }).task);
     await publisher.open();
@@ -78,14 +87,24 @@ describe('TaskPublisher', () => {
   });
 
   it('turns a missing confirm into a TaskPublishError naming the task and requestTimeout', async () => {
-    const { connection } = fakeConnection(() => Promise.reject(new Error('timeout')));
-    const publisher = new TaskPublisher(connection, topology, options);
+    const { connection } = fakeConnection(() => undefined);
+    const publisher = new TaskPublisher(connection, topology, { ...options, requestTimeout: 50 });
     await publisher.open();
     const task = buildTask({ name: 'x' }).task;
     const publishing = publisher.publish(task);
     await expect(publishing).rejects.toThrow(TaskPublishError);
     await expect(publishing).rejects.toThrow(
-      `Task ${task.taskId} was not published: no confirm from the broker within 5000 ms (requestTimeout)`,
+      `Task ${task.taskId} was not published: no confirm from the broker within 50 ms (requestTimeout)`,
+    );
+  });
+
+  it('turns a negative confirm into a TaskPublishError', async () => {
+    const { connection } = fakeConnection(() => new Error('message nacked'));
+    const publisher = new TaskPublisher(connection, topology, options);
+    await publisher.open();
+    const task = buildTask({ name: 'x' }).task;
+    await expect(publisher.publish(task)).rejects.toThrow(
+      `Task ${task.taskId} was not published: message nacked`,
     );
   });
 });

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ChannelWrapper } from 'amqp-connection-manager';
-import type { Channel, ConsumeMessage } from 'amqplib';
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskPublishError } from '../errors';
@@ -16,21 +15,35 @@ export const DEAD_LETTER_HEADERS = {
   at: 'x-cogman-dead-lettered-at',
 } as const;
 
+/** A message the broker has not confirmed yet. */
+interface Unconfirmed {
+  taskId: string;
+  deadline: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** How often messages past requestTimeout are looked for: one timer for all of them. */
+const SWEEP_INTERVAL = 100;
+
 /**
  * Publishes task messages on one long-lived confirm channel: many messages in flight, each
- * promise settling on the broker's confirm. The topology is declared in the channel's setup,
- * that is once per connection (amqp-connection-manager re-runs it after a reconnect).
+ * promise settling on the broker's confirm. The channel is kept up by amqp-connection-manager,
+ * which runs the setup (declaring the topology: once per connection) after each reconnect;
+ * messages go straight onto the amqplib channel of the current connection, since Cogman keeps
+ * what waits for the broker itself (the offline buffer, the schedule).
  */
 @Injectable()
 export class TaskPublisher {
-  private channel?: ChannelWrapper;
-  private readonly ready: Promise<ChannelWrapper>;
-  private resolveReady!: (channel: ChannelWrapper) => void;
+  /** The confirm channel of the current connection; undefined while the broker is unreachable. */
+  private channel?: ConfirmChannel;
+  private readonly ready: Promise<void>;
+  private resolveReady!: () => void;
   private rejectReady!: (error: unknown) => void;
   private readonly cursor = { high: 0, low: 0 };
-  /** Whether the channel is set up on a live connection. */
-  private up = false;
   private readonly reconnectListeners: (() => void)[] = [];
+  private readonly unconfirmed = new Set<Unconfirmed>();
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     @Inject(PUBLISHER_CONNECTION) private readonly connection: BrokerConnection,
@@ -47,25 +60,27 @@ export class TaskPublisher {
 
   /** Opens the channel once the connection is up (see CogmanLifecycle). */
   async open(): Promise<void> {
-    const channel = this.connection.createChannel({
+    const wrapper = this.connection.createChannel({
       name: 'cogman-publish',
       confirm: true,
-      setup: (ch: Channel) => this.topology.assert(ch, this.topology.all()),
+      setup: async (channel: ConfirmChannel) => {
+        await this.topology.assert(channel, this.topology.all());
+        channel.once('close', () => {
+          if (this.channel === channel) this.channel = undefined;
+        });
+        this.channel = channel;
+      },
     });
-    this.connection.onDisconnect(() => (this.up = false));
-    channel.on('connect', () => {
-      this.up = true;
+    wrapper.on('connect', () => {
       for (const listener of this.reconnectListeners) listener();
     });
-    await channel.waitForConnect();
-    this.up = true;
-    this.channel = channel;
-    this.resolveReady(channel);
+    await wrapper.waitForConnect();
+    this.resolveReady();
   }
 
   /** Whether messages can be published now (false while the broker is unreachable). */
   get connected(): boolean {
-    return this.up && this.connection.connected;
+    return this.channel !== undefined && this.connection.connected;
   }
 
   /** Calls `listener` each time the channel is back after the broker was unreachable. */
@@ -80,20 +95,78 @@ export class TaskPublisher {
 
   /** Resolves once the broker has confirmed the message. */
   async publish(task: TaskEnvelope): Promise<void> {
-    const channel = this.channel ?? (await this.ready);
+    if (!this.channel) await this.ready;
     const queues = this.topology.queues(task.priority);
     const queue = queues[this.cursor[task.priority]++ % queues.length];
     const { content, options } = toMessage(task);
-    try {
-      await channel.publish('', queue, content, {
-        ...options,
-        timeout: this.options.requestTimeout,
-      });
-    } catch (error) {
-      throw new TaskPublishError(task.taskId, describe(error, this.options.requestTimeout), {
-        cause: error,
-      });
+    return this.send(task.taskId, queue, content, options);
+  }
+
+  /** Rejects what still waits for a confirm (at shutdown). */
+  close(): void {
+    for (const message of [...this.unconfirmed]) {
+      this.settle(message, new Error('the publisher was closed'));
     }
+  }
+
+  private send(
+    taskId: string,
+    queue: string,
+    content: Buffer,
+    options: Options.Publish,
+  ): Promise<void> {
+    const channel = this.channel;
+    if (!channel) {
+      return Promise.reject(new TaskPublishError(taskId, 'the broker is unreachable'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const message: Unconfirmed = {
+        taskId,
+        deadline: Date.now() + this.options.requestTimeout,
+        resolve,
+        reject,
+      };
+      this.unconfirmed.add(message);
+      this.sweep();
+      try {
+        channel.publish('', queue, content, options, (error) => this.settle(message, error));
+      } catch (error) {
+        this.settle(message, error);
+      }
+    });
+  }
+
+  private settle(message: Unconfirmed, error: unknown): void {
+    if (!this.unconfirmed.delete(message)) return;
+    if (!error) {
+      message.resolve();
+      return;
+    }
+    const text = error instanceof Error ? error.message : JSON.stringify(error);
+    message.reject(new TaskPublishError(message.taskId, text, { cause: error }));
+  }
+
+  /** Fails the messages past requestTimeout; runs while some wait for a confirm. */
+  private sweep(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const message of this.unconfirmed) {
+        if (message.deadline <= now) {
+          this.settle(
+            message,
+            new Error(
+              `no confirm from the broker within ${this.options.requestTimeout} ms (requestTimeout)`,
+            ),
+          );
+        }
+      }
+      if (this.unconfirmed.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, SWEEP_INTERVAL);
+    this.sweeper.unref();
   }
 
   /** Copies a message to the dead-letter queue with the reason; resolves once confirmed. */
@@ -103,9 +176,10 @@ export class TaskPublisher {
     reason: DeadLetterReason,
     detail: string,
   ): Promise<void> {
+    if (!this.channel) await this.ready;
     const { properties } = msg;
-    const channel = this.channel ?? (await this.ready);
-    await channel.publish('', this.topology.deadLetter, msg.content, {
+    const taskId = String(properties.messageId ?? 'without an id');
+    await this.send(taskId, this.topology.deadLetter, msg.content, {
       contentType: properties.contentType as string | undefined,
       messageId: properties.messageId as string | undefined,
       timestamp: properties.timestamp as number | undefined,
@@ -117,14 +191,6 @@ export class TaskPublisher {
         [DEAD_LETTER_HEADERS.queue]: queue,
         [DEAD_LETTER_HEADERS.at]: new Date().toISOString(),
       },
-      timeout: this.options.requestTimeout,
     });
   }
-}
-
-function describe(error: unknown, timeout: number): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text === 'timeout'
-    ? `no confirm from the broker within ${timeout} ms (requestTimeout)`
-    : text;
 }

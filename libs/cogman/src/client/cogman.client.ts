@@ -175,10 +175,16 @@ export class CogmanClient {
 }
 
 function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatus): TaskRecord<P> {
-  const { payload: _payload, timeout: _timeout, backoff: _backoff, retry, ...info } = task;
   return {
-    ...info,
-    retry: retry ?? 0,
+    taskId: task.taskId,
+    name: task.name,
+    originalTaskId: task.originalTaskId,
+    primaryKey: task.primaryKey,
+    retry: task.retry ?? 0,
+    attempt: task.attempt,
+    priority: task.priority,
+    headers: task.headers,
+    createdAt: task.createdAt,
     payload,
     status,
     failError: null,

@@ -29,22 +29,19 @@ export class TaskDispatcher {
     private readonly offline: OfflineTaskBuffer,
   ) {}
 
-  /** Records the attempt `initiated`, publishes it and resolves once it is `queued`. */
+  /**
+   * Publishes the attempt and resolves once the broker has confirmed it and it is recorded
+   * `queued`. It is recorded `initiated` first only where that matters: when the broker is
+   * unreachable (the task waits, known), when publishing fails, and for a guarded attempt (a
+   * retry, vetoed if its previous attempt was cancelled).
+   */
   dispatch(task: TaskEnvelope, options: DispatchOptions = {}): Promise<TaskStatus> {
     return this.track(async () => {
-      const created = await this.log.record(
-        {
-          taskId: task.taskId,
-          status: 'initiated',
-          at: task.createdAt,
-          task,
-          unlessCancelled: options.unlessCancelled,
-        },
-        DEFERRABLE,
-      );
+      if (!options.unlessCancelled) return this.publish(task, { recorded: false });
+      const created = await this.recordInitiated(task, options.unlessCancelled);
       // Vetoed (its previous attempt was cancelled) or already finished: nothing to publish.
       if (!created.applied && isFinished(created.previous)) return created.previous!;
-      return this.publish(task);
+      return this.publish(task, { recorded: true });
     });
   }
 
@@ -71,7 +68,7 @@ export class TaskDispatcher {
    * the broker is unreachable this fails: the schedule keeps the task (not the offline buffer).
    */
   publishRecorded(task: TaskEnvelope): Promise<TaskStatus> {
-    return this.track(() => this.publish(task, { buffer: false }));
+    return this.track(() => this.publish(task, { buffer: false, recorded: true }));
   }
 
   /** Refuses new tasks and waits for those being sent (and for a drain of the offline buffer). */
@@ -94,19 +91,35 @@ export class TaskDispatcher {
    * Publishes and records `queued`. While the broker is unreachable (or tasks accepted meanwhile
    * still wait, so that order is kept), the task waits in the offline buffer and stays `initiated`.
    */
-  private async publish(task: TaskEnvelope, { buffer = true } = {}): Promise<TaskStatus> {
+  private async publish(
+    task: TaskEnvelope,
+    { buffer = true, recorded }: { buffer?: boolean; recorded: boolean },
+  ): Promise<TaskStatus> {
     if (buffer && (!this.publisher.connected || this.offline.size > 0)) {
+      if (!recorded) await this.recordInitiated(task);
       return this.keepOffline(task);
     }
     try {
       await this.publisher.publish(task);
     } catch (error) {
+      if (!recorded) await this.recordInitiated(task);
       // The connection went while the message was unconfirmed: keep it for the reconnect.
       if (buffer && !this.publisher.connected) return this.keepOffline(task);
       throw error;
     }
-    await this.log.record({ taskId: task.taskId, status: 'queued', at: new Date() }, DEFERRABLE);
+    // The first record of a task published at once; it fills in the attempt if need be.
+    await this.log.record(
+      { taskId: task.taskId, status: 'queued', at: new Date(), task: recorded ? undefined : task },
+      DEFERRABLE,
+    );
     return 'queued';
+  }
+
+  private recordInitiated(task: TaskEnvelope, unlessCancelled?: string) {
+    return this.log.record(
+      { taskId: task.taskId, status: 'initiated', at: task.createdAt, task, unlessCancelled },
+      DEFERRABLE,
+    );
   }
 
   private keepOffline(task: TaskEnvelope): TaskStatus {

@@ -14,3 +14,4 @@ export { TaskStatusConflictError } from './task-status-conflict.error';
 export { TaskTimeoutError } from './task-timeout.error';
 export { TaskUnrecoverableError } from './task-unrecoverable.error';
 export { TasksNotSentError } from './tasks-not-sent.error';
+export { WorkerShutdownError } from './worker-shutdown.error';

@@ -7,7 +7,6 @@ import {
   decodePayload,
   isTaskStatus,
   JSON_CONTENT_TYPE,
-  parseBackoff,
   TASK_STATUS_RANK,
   type EncodedPayload,
   type TaskEnvelope,
@@ -27,44 +26,72 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
   .join(', ');
 
 /**
- * Applies one status change in one step, so concurrent writers never lose an update:
+ * Applies status changes, each in one step, so concurrent writers never lose an update:
  * descriptive fields are only added when missing (HSETNX), the status and its fields only when
  * the status moves forward, the schedule follows the status, and the TTL is set in the same step.
+ * The changes made in one tick of the event loop travel together, in one call.
  *
- * KEYS: task hash, schedule (zset), claims (zset), guard (the hash of an attempt whose
- * cancellation vetoes the change, or the task hash itself when there is none).
- * ARGV: taskId, status, ttl (ms), updatedAt (ms), runAt (ms or ''), n, n describe pairs, then the
- * status pairs. Returns {applied (0/1), previous status or ''}.
+ * No KEYS: the keys are named from the prefix (the script touches as many task hashes as there are
+ * changes, plus the schedule; Redis Cluster is not supported).
+ * ARGV: key prefix, ttl (ms), then for each change: taskId, status, updatedAt (ms), runAt (ms or
+ * ''), guard (the id of an attempt whose cancellation vetoes the change, or ''), d, f, d describe
+ * values (field, value, ...), f status values (field, value, ...).
+ * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
-local key, id, status = KEYS[1], ARGV[1], ARGV[2]
-if KEYS[4] ~= key and redis.call('HGET', KEYS[4], 'status') == 'cancelled' then
-  return { 0, 'cancelled' }
-end
-local previous = redis.call('HGET', key, 'status')
-local first = 7 + 2 * tonumber(ARGV[6])
-for i = 7, first - 1, 2 do
-  redis.call('HSETNX', key, ARGV[i], ARGV[i + 1])
-end
-local applied = 0
-if not previous or (ranks[previous] or 0) < ranks[status] then
-  local fields = { 'status', status, 'updatedAt', ARGV[4] }
-  for i = first, #ARGV do
-    fields[#fields + 1] = ARGV[i]
+local prefix, ttl = ARGV[1], ARGV[2]
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local id, status, updatedAt, runAt, guard = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local d, f = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+  local first = i + 7
+  local after = first + d + f
+  local key = prefix .. 'task:' .. id
+  if guard ~= '' and redis.call('HGET', prefix .. 'task:' .. guard, 'status') == 'cancelled' then
+    out[#out + 1] = 0
+    out[#out + 1] = 'cancelled'
+    out[#out + 1] = 1
+  else
+    local previous = redis.call('HGET', key, 'status')
+    for j = first, first + d - 1, 2 do
+      redis.call('HSETNX', key, ARGV[j], ARGV[j + 1])
+    end
+    local applied = 0
+    if not previous or (ranks[previous] or 0) < ranks[status] then
+      local fields = { 'status', status, 'updatedAt', updatedAt }
+      for j = first + d, after - 1 do
+        fields[#fields + 1] = ARGV[j]
+      end
+      redis.call('HSET', key, unpack(fields))
+      applied = 1
+      if status == 'scheduled' and runAt ~= '' then
+        redis.call('ZADD', prefix .. 'scheduled', runAt, id)
+      elseif previous == 'scheduled' then
+        redis.call('ZREM', prefix .. 'scheduled', id)
+        redis.call('ZREM', prefix .. 'scheduled:claimed', id)
+      end
+    end
+    redis.call('PEXPIRE', key, ttl)
+    out[#out + 1] = applied
+    out[#out + 1] = previous or ''
+    out[#out + 1] = redis.call('HEXISTS', key, 'task')
   end
-  redis.call('HSET', key, unpack(fields))
-  applied = 1
-  if status == 'scheduled' and ARGV[5] ~= '' then
-    redis.call('ZADD', KEYS[2], ARGV[5], id)
-  elseif previous == 'scheduled' then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
-  end
+  i = after
 end
-redis.call('PEXPIRE', key, ARGV[3])
-return { applied, previous or '' }
+return out
 `;
+
+/** Most changes sent in one call. */
+const MAX_BATCH = 500;
+
+/** A change waiting for the end of the tick, and who waits for its result. */
+interface Pending {
+  args: (string | number)[];
+  resolve: (result: TaskStatusResult) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * Takes due attempts off the schedule into the claims set, leased until now + lease. Claims whose
@@ -103,7 +130,8 @@ export class RedisTaskLogStore implements TaskLogStore {
   private readonly prefix: string;
   private readonly scheduleKey: string;
   private readonly claimsKey: string;
-  private readonly recordScript: Command<[number, string]>;
+  private readonly recordScript: Command<(number | string)[]>;
+  private batch: Pending[] = [];
   private readonly claimDueScript: Command<string[]>;
   private readonly claimOneScript: Command<number>;
 
@@ -114,7 +142,7 @@ export class RedisTaskLogStore implements TaskLogStore {
     this.prefix = options.namespace ? `cogman:${options.namespace}:` : 'cogman:';
     this.scheduleKey = `${this.prefix}scheduled`;
     this.claimsKey = `${this.prefix}scheduled:claimed`;
-    this.recordScript = script(redis, 'cogmanRecord', 4, RECORD_SCRIPT);
+    this.recordScript = script(redis, 'cogmanRecordAll', 0, RECORD_SCRIPT);
     this.claimDueScript = script(redis, 'cogmanClaimDue', 2, CLAIM_DUE_SCRIPT);
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
   }
@@ -127,29 +155,54 @@ export class RedisTaskLogStore implements TaskLogStore {
     return `${this.prefix}task:${taskId}`;
   }
 
-  async record(change: TaskStatusChange): Promise<TaskStatusResult> {
-    const describe = change.task ? describeFields(change.task) : [];
+  record(change: TaskStatusChange): Promise<TaskStatusResult> {
+    const describe = change.task ? describeFields(change.task, change.withPayload !== false) : [];
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', change.failError);
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
-    const key = this.key(change.taskId);
-    const [applied, previous] = await this.recordScript(
-      key,
-      this.scheduleKey,
-      this.claimsKey,
-      change.unlessCancelled ? this.key(change.unlessCancelled) : key,
+    const args = [
       change.taskId,
       change.status,
-      this.options.redisTtl,
       change.at.getTime(),
       change.runAt?.getTime() ?? '',
-      describe.length / 2,
+      change.unlessCancelled ?? '',
+      describe.length,
+      fields.length,
       ...describe,
       ...fields,
+    ];
+    return new Promise((resolve, reject) => {
+      if (this.batch.length === 0) process.nextTick(() => this.flush());
+      this.batch.push({ args, resolve, reject });
+      // Bounds how long one call keeps Redis busy.
+      if (this.batch.length >= MAX_BATCH) this.flush();
+    });
+  }
+
+  /** Sends the changes of this tick in one call, and hands each its result. */
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    const args: (string | number)[] = [this.prefix, this.options.redisTtl];
+    for (const { args: change } of batch) args.push(...change);
+    this.recordScript(...args).then(
+      (out) => {
+        for (const [i, { resolve }] of batch.entries()) {
+          const previous = out[3 * i + 1];
+          resolve({
+            applied: out[3 * i] === 1,
+            previous: isTaskStatus(previous) ? previous : null,
+            described: out[3 * i + 2] === 1,
+          });
+        }
+      },
+      (error: unknown) => {
+        for (const { reject } of batch) reject(error);
+      },
     );
-    return { applied: applied === 1, previous: isTaskStatus(previous) ? previous : null };
   }
 
   async get(taskId: string): Promise<TaskRecord | null> {
@@ -181,64 +234,88 @@ function script<T>(redis: Redis, name: string, keys: number, lua: string): Comma
   return (redis as unknown as Record<string, Command<T>>)[name].bind(redis);
 }
 
-function describeFields(task: TaskEnvelope): string[] {
+/** The attempt as stored in the `task` field: one JSON value, defaults left out. */
+interface StoredDescription {
+  name: string;
+  originalTaskId?: string;
+  primaryKey?: string;
+  attempt?: number;
+  priority: TaskPriority;
+  headers?: Record<string, string>;
+  createdAt: number;
+  retry?: number;
+  timeout?: number;
+  backoff?: TaskEnvelope['backoff'];
+  /** The payload field holds base64 of binary bytes (else JSON text). */
+  binary?: true;
+}
+
+/**
+ * The descriptive fields of an attempt: `task` (one JSON value) and, unless left out, `payload`
+ * (JSON text, or base64 of binary bytes). Written only where missing, so they are sent once in
+ * practice: with the first status change that knows them.
+ */
+function describeFields(task: TaskEnvelope, withPayload: boolean): string[] {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
-  const fields = [
-    ['taskId', task.taskId],
-    ['name', task.name],
-    ['originalTaskId', task.originalTaskId],
-    ['attempt', String(task.attempt)],
-    ['priority', task.priority],
-    ['payloadType', binary ? 'binary' : 'json'],
-    ['payload', task.payload.body.toString(binary ? 'base64' : 'utf8')],
-    ['headers', JSON.stringify(task.headers)],
-    ['createdAt', String(task.createdAt.getTime())],
-  ];
-  if (task.primaryKey !== null) fields.push(['primaryKey', task.primaryKey]);
-  if (task.retry !== undefined) fields.push(['retry', String(task.retry)]);
-  if (task.timeout !== undefined) fields.push(['timeout', String(task.timeout)]);
-  if (task.backoff !== undefined) fields.push(['backoff', JSON.stringify(task.backoff)]);
-  return fields.flat();
+  const description: StoredDescription = {
+    name: task.name,
+    priority: task.priority,
+    createdAt: task.createdAt.getTime(),
+  };
+  if (task.originalTaskId !== task.taskId) description.originalTaskId = task.originalTaskId;
+  if (task.primaryKey !== null) description.primaryKey = task.primaryKey;
+  if (task.attempt !== 1) description.attempt = task.attempt;
+  for (const _ in task.headers) {
+    description.headers = task.headers;
+    break;
+  }
+  if (task.retry !== undefined) description.retry = task.retry;
+  if (task.timeout !== undefined) description.timeout = task.timeout;
+  if (task.backoff !== undefined) description.backoff = task.backoff;
+  if (binary) description.binary = true;
+  const fields = ['task', JSON.stringify(description)];
+  if (withPayload) fields.push('payload', task.payload.body.toString(binary ? 'base64' : 'utf8'));
+  return fields;
 }
 
 function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
-  const binary = hash.payloadType === 'binary';
+  const stored = (hash.task ? JSON.parse(hash.task) : {}) as Partial<StoredDescription>;
   const payload: EncodedPayload = {
-    contentType: binary ? BINARY_CONTENT_TYPE : JSON_CONTENT_TYPE,
-    body: Buffer.from(hash.payload ?? 'null', binary ? 'base64' : 'utf8'),
+    contentType: stored.binary ? BINARY_CONTENT_TYPE : JSON_CONTENT_TYPE,
+    body: Buffer.from(
+      hash.payload ?? (stored.binary ? '' : 'null'),
+      stored.binary ? 'base64' : 'utf8',
+    ),
   };
   const number = (field: string) => (hash[field] === undefined ? undefined : Number(hash[field]));
-  const date = (field: string) =>
-    hash[field] === undefined ? null : new Date(Number(hash[field]));
+  const updatedAt = new Date(Number(hash.updatedAt));
   const task: TaskEnvelope = {
-    taskId: hash.taskId ?? taskId,
-    name: hash.name ?? '',
-    originalTaskId: hash.originalTaskId ?? taskId,
-    primaryKey: hash.primaryKey ?? null,
-    attempt: number('attempt') ?? 1,
-    priority: (hash.priority as TaskPriority | undefined) ?? 'low',
-    headers: hash.headers ? (JSON.parse(hash.headers) as Record<string, string>) : {},
-    createdAt: date('createdAt') ?? date('updatedAt')!,
+    taskId,
+    name: stored.name ?? '',
+    originalTaskId: stored.originalTaskId ?? taskId,
+    primaryKey: stored.primaryKey ?? null,
+    attempt: stored.attempt ?? 1,
+    priority: stored.priority ?? 'low',
+    headers: stored.headers ?? {},
+    createdAt: stored.createdAt === undefined ? updatedAt : new Date(stored.createdAt),
     payload,
   };
-  const retry = number('retry');
-  const timeout = number('timeout');
-  const backoff = parseBackoff(hash.backoff);
-  if (retry !== undefined) task.retry = retry;
-  if (timeout !== undefined) task.timeout = timeout;
-  if (backoff !== undefined) task.backoff = backoff;
+  if (stored.retry !== undefined) task.retry = stored.retry;
+  if (stored.timeout !== undefined) task.timeout = stored.timeout;
+  if (stored.backoff !== undefined) task.backoff = stored.backoff;
   const { payload: _payload, timeout: _timeout, backoff: _backoff, ...info } = task;
+  const runAt = number('runAt');
   return {
     task,
     record: {
       ...info,
-      retry: retry ?? 0,
+      retry: number('retry') ?? stored.retry ?? 0,
       payload: readPayload(payload),
       status: hash.status as TaskRecord['status'],
       failError: hash.failError ?? null,
       duration: number('duration') ?? null,
-      runAt: date('runAt'),
-      updatedAt: date('updatedAt')!,
+      runAt: runAt === undefined ? null : new Date(runAt),
+      updatedAt,
     },
   };
 }

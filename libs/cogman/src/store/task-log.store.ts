@@ -12,6 +12,8 @@ export interface TaskStatusChange {
   retry?: number;
   /** The attempt itself: fills in a record that does not exist yet (or lost these fields). */
   task?: TaskEnvelope;
+  /** False: fill in the attempt without its payload (the record has it already, normally). */
+  withPayload?: boolean;
   /** When a `scheduled` attempt is due. */
   runAt?: Date;
   /**
@@ -30,6 +32,8 @@ export interface TaskStatusResult {
   deferred?: boolean;
   /** The status before the change; null for a new record; `cancelled` when the guard vetoed it. */
   previous: TaskStatus | null;
+  /** Whether the record holds the attempt's description after the change (unknown: undefined). */
+  described?: boolean;
 }
 
 /** A record with the attempt as it travels (encoded payload, settings as sent). */

@@ -42,6 +42,21 @@ export function isReservedHeader(name: string): boolean {
   return RESERVED_HEADER.test(name);
 }
 
+/** What identifies an attempt (`TaskInfo`), with the retries that apply to it. */
+export function taskInfo(task: TaskEnvelope, retry: number): TaskInfo {
+  return {
+    taskId: task.taskId,
+    name: task.name,
+    originalTaskId: task.originalTaskId,
+    primaryKey: task.primaryKey,
+    retry,
+    attempt: task.attempt,
+    priority: task.priority,
+    headers: task.headers,
+    createdAt: task.createdAt,
+  };
+}
+
 /** Turns a payload into bytes; a Buffer stays as it is, anything else must be JSON. */
 export function encodePayload(payload: unknown): EncodedPayload {
   if (Buffer.isBuffer(payload)) return { contentType: BINARY_CONTENT_TYPE, body: payload };
@@ -66,16 +81,20 @@ export function decodePayload(payload: EncodedPayload): unknown {
     : payload.body;
 }
 
-/** The message that carries one attempt. */
+/**
+ * The message that carries one attempt. Headers that would say the default (first attempt, its
+ * own original) are left out: fewer bytes to encode and decode on every message.
+ */
 export function toMessage(task: TaskEnvelope): { content: Buffer; options: Options.Publish } {
   const headers: Record<string, string | number> = {
     ...task.headers,
     [TASK_HEADERS.name]: task.name,
     [TASK_HEADERS.id]: task.taskId,
-    [TASK_HEADERS.attempt]: task.attempt,
-    [TASK_HEADERS.originalTaskId]: task.originalTaskId,
-    [TASK_HEADERS.createdAt]: task.createdAt.getTime(),
   };
+  if (task.attempt !== 1) headers[TASK_HEADERS.attempt] = task.attempt;
+  if (task.originalTaskId !== task.taskId) {
+    headers[TASK_HEADERS.originalTaskId] = task.originalTaskId;
+  }
   if (task.primaryKey !== null) headers[TASK_HEADERS.primaryKey] = task.primaryKey;
   if (task.retry !== undefined) headers[TASK_HEADERS.retry] = task.retry;
   if (task.timeout !== undefined) headers[TASK_HEADERS.timeout] = task.timeout;
@@ -97,7 +116,12 @@ export type DeadLetterReason =
   'missing_task_name' | 'missing_task_id' | 'unknown_task' | 'undecodable_payload';
 
 export type DecodedDelivery =
-  | { ok: true; task: TaskEnvelope }
+  | {
+      ok: true;
+      task: TaskEnvelope;
+      /** Not published by Cogman (no content type: the Go library's way); its record may not exist. */
+      foreign: boolean;
+    }
   | { ok: false; reason: DeadLetterReason; detail: string; taskId?: string; name?: string };
 
 /**
@@ -124,9 +148,13 @@ export function fromDelivery(msg: ConsumeMessage, priority: TaskPriority): Decod
       name,
     };
   }
-  const createdAt = integer(headers[TASK_HEADERS.createdAt]);
+  // Creation time: the header (older messages), else the AMQP timestamp (seconds), else now.
+  const stamp = integer(msg.properties.timestamp);
+  const createdAt =
+    integer(headers[TASK_HEADERS.createdAt]) ?? (stamp === undefined ? undefined : stamp * 1000);
   return {
     ok: true,
+    foreign: msg.properties.contentType === undefined,
     task: {
       ...settings(headers),
       taskId,

@@ -14,6 +14,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   readonly schedule = new Map<string, number>();
   readonly claims = new Map<string, number>();
   available = true;
+  private readonly undescribed = new Set<string>();
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
     this.changes.push(change);
@@ -22,12 +23,18 @@ export class InMemoryTaskLogStore implements TaskLogStore {
         return Promise.resolve({ applied: false, previous: 'cancelled' });
       }
     }
-    const current = this.tasks.get(change.taskId) ?? (change.task && stored(change.task, change));
-    const previous = this.tasks.get(change.taskId)?.record.status ?? null;
+    const existing = this.tasks.get(change.taskId);
+    const previous = existing?.record.status ?? null;
     const applied = movesForward(previous, change.status);
-    if (!current) {
-      return Promise.resolve({ applied, previous });
-    }
+    // Like the Redis store: a change without the attempt still makes a record, undescribed.
+    const current =
+      existing && !this.undescribed.has(change.taskId)
+        ? existing
+        : change.task
+          ? stored(change.task, existing?.record ?? change)
+          : (existing ?? stored(placeholder(change.taskId), change));
+    if (change.task) this.undescribed.delete(change.taskId);
+    else if (!existing) this.undescribed.add(change.taskId);
     if (applied) {
       const { record } = current;
       record.status = change.status;
@@ -44,7 +51,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
       }
     }
     this.tasks.set(change.taskId, current);
-    return Promise.resolve({ applied, previous });
+    return Promise.resolve({ applied, previous, described: !this.undescribed.has(change.taskId) });
   }
 
   get(taskId: string): Promise<TaskRecord | null> {
@@ -90,7 +97,26 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   }
 }
 
-function stored(task: TaskEnvelope, change: TaskStatusChange): StoredTask {
+function placeholder(taskId: string): TaskEnvelope {
+  return {
+    taskId,
+    name: '',
+    originalTaskId: taskId,
+    primaryKey: null,
+    attempt: 1,
+    priority: 'low',
+    headers: {},
+    createdAt: new Date(),
+    payload: { contentType: 'application/json', body: Buffer.from('null') },
+  };
+}
+
+/** A record of `task`, keeping the status (and its fields) of `from`. */
+function stored(
+  task: TaskEnvelope,
+  from: Pick<TaskRecord, 'status'> &
+    Partial<Pick<TaskRecord, 'failError' | 'duration' | 'runAt'>> & { at?: Date; updatedAt?: Date },
+): StoredTask {
   const { payload, timeout: _timeout, backoff: _backoff, ...info } = task;
   let decoded: unknown;
   try {
@@ -104,11 +130,11 @@ function stored(task: TaskEnvelope, change: TaskStatusChange): StoredTask {
       ...info,
       retry: task.retry ?? 0,
       payload: decoded,
-      status: change.status,
-      failError: null,
-      duration: null,
-      runAt: null,
-      updatedAt: change.at,
+      status: from.status,
+      failError: from.failError ?? null,
+      duration: from.duration ?? null,
+      runAt: from.runAt ?? null,
+      updatedAt: from.updatedAt ?? from.at ?? new Date(),
     },
   };
 }

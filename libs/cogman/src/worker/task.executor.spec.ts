@@ -6,7 +6,7 @@ import { TaskDispatcher } from '../client/task.dispatcher';
 import { RESOLVED_OPTIONS } from '../cogman.constants';
 import { resolveCogmanOptions } from '../config';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
-import { TaskTimeoutError, TaskUnrecoverableError } from '../errors';
+import { TaskTimeoutError, TaskUnrecoverableError, WorkerShutdownError } from '../errors';
 import { COGMAN_REDIS } from '../store/redis-connection';
 import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE } from '../store/task-log.store';
@@ -16,14 +16,18 @@ import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
 import { TaskExecutor, type Delivery } from './task.executor';
 
-function delivery(task: TaskEnvelope, signal = new AbortController().signal): Delivery {
+/** The store of the current test, where `delivery` records each task as its producer would. */
+let producerLog: InMemoryTaskLogStore['record'] | undefined;
+
+function delivery(task: TaskEnvelope, controller = new AbortController()): Delivery {
+  void producerLog?.({ taskId: task.taskId, status: 'queued', at: new Date(), task });
   const { content, options } = toMessage(task);
   const msg = {
     content,
     fields: {},
     properties: { ...options, headers: options.headers },
   } as unknown as ConsumeMessage;
-  return { msg, queue: 'low_priority_queue_0', priority: task.priority, signal };
+  return { msg, queue: 'low_priority_queue_0', priority: task.priority, controller };
 }
 
 describe('TaskExecutor', () => {
@@ -43,6 +47,7 @@ describe('TaskExecutor', () => {
     dispatched.length = 0;
     store = new InMemoryTaskLogStore();
     const recordStatus = store.record.bind(store);
+    producerLog = recordStatus;
     store.record = (change) => {
       events.push(`record ${change.status}`);
       return recordStatus(change);
@@ -161,11 +166,11 @@ describe('TaskExecutor', () => {
   it('requeues without recording anything when shutdown aborted the handler', async () => {
     const controller = new AbortController();
     register('slow', () => {
-      controller.abort();
+      controller.abort(new WorkerShutdownError());
       throw new Error('aborted');
     });
     const task = buildTask({ name: 'slow', retry: 3 }).task;
-    await expect(executor.execute(delivery(task, controller.signal))).resolves.toBe('requeue');
+    await expect(executor.execute(delivery(task, controller))).resolves.toBe('requeue');
     expect(events).toEqual(['record in_progress']);
     expect(dispatched).toEqual([]);
   });
@@ -305,5 +310,18 @@ describe('TaskExecutor', () => {
     await expect(executing).resolves.toBe('ack');
     expect(dispatched).toEqual([]);
     expect((await store.get(task.taskId))?.status).toBe('cancelled');
+  });
+
+  it('describes an attempt its producer never recorded (an expired record, a foreign message)', async () => {
+    register('ok', () => {});
+    const task = buildTask({ name: 'ok', primaryKey: 'pk' }).task;
+    producerLog = undefined;
+    await executor.execute(delivery(task));
+    expect(events).toEqual(['record in_progress', 'record in_progress', 'record success']);
+    expect(await store.get(task.taskId)).toMatchObject({
+      name: 'ok',
+      primaryKey: 'pk',
+      status: 'success',
+    });
   });
 });

@@ -4,7 +4,12 @@ import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
 import { RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
-import { TaskCancelledError, TaskTimeoutError, TaskUnrecoverableError } from '../errors';
+import {
+  TaskCancelledError,
+  TaskTimeoutError,
+  TaskUnrecoverableError,
+  WorkerShutdownError,
+} from '../errors';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog } from '../store/task-log';
 import {
@@ -12,9 +17,9 @@ import {
   fromDelivery,
   isFinished,
   retryTaskId,
+  taskInfo,
   type DeadLetterReason,
   type TaskEnvelope,
-  type TaskInfo,
   type TaskPriority,
   type TaskStatus,
 } from '../task';
@@ -26,8 +31,11 @@ export interface Delivery {
   msg: ConsumeMessage;
   queue: string;
   priority: TaskPriority;
-  /** Aborted when shutdown gives up on this delivery; it is then redelivered. */
-  signal: AbortSignal;
+  /**
+   * Aborted (reason `WorkerShutdownError`) when shutdown gives up on this delivery, which is then
+   * redelivered; the attempt's timeout and cancellation abort it too. It is the handler's signal.
+   */
+  controller: AbortController;
 }
 
 /** What to do with the message once `execute` returns. */
@@ -57,7 +65,7 @@ export class TaskExecutor {
     if (!decoded.ok) {
       return this.deadLetter(delivery, decoded.reason, decoded.detail, decoded.taskId);
     }
-    const { task } = decoded;
+    const { task, foreign } = decoded;
     const handler = this.registry.get(task.name);
     if (!handler) {
       const detail = `no handler for task "${task.name}" in this worker`;
@@ -77,22 +85,33 @@ export class TaskExecutor {
       backoff: task.backoff ?? handler.options.backoff ?? DEFAULT_BACKOFF,
     };
     // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
-    const controller = new AbortController();
-    const onShutdown = () => controller.abort(delivery.signal.reason);
-    delivery.signal.addEventListener('abort', onShutdown, { once: true });
+    const { controller } = delivery;
     const untrack = this.cancellation.track(task.taskId, controller);
     try {
+      // The record exists normally (the producer wrote it): the attempt is not sent again, unless
+      // the record turns out to lack it (a message from elsewhere, an expired record).
       const started = await this.store.record(
-        { taskId: task.taskId, status: 'in_progress', at: new Date(), task, retry: settings.retry },
+        {
+          taskId: task.taskId,
+          status: 'in_progress',
+          at: new Date(),
+          task: foreign ? task : undefined,
+          retry: settings.retry,
+        },
         { deferrable: true },
       );
+      if (started.described === false) {
+        await this.store.record(
+          { taskId: task.taskId, status: 'in_progress', at: new Date(), task },
+          { deferrable: true },
+        );
+      }
       if (!started.applied && isFinished(started.previous)) {
         // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
         this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
         return 'ack';
       }
-      const { payload: _encoded, timeout: _timeout, backoff: _backoff, ...fields } = task;
-      const info: TaskInfo = { ...fields, retry: settings.retry };
+      const info = taskInfo(task, settings.retry);
       const began = performance.now();
       const outcome = await runWithin(settings.timeout, controller, async () => {
         const instance = await handler.resolve(info);
@@ -106,7 +125,7 @@ export class TaskExecutor {
 
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
-      if (delivery.signal.aborted) return 'requeue';
+      if (reason instanceof WorkerShutdownError) return 'requeue';
       if (reason instanceof TaskCancelledError) return 'ack';
       if (outcome.ok) {
         await this.record(task, 'success', { duration });
@@ -130,7 +149,6 @@ export class TaskExecutor {
       return 'ack';
     } finally {
       untrack();
-      delivery.signal.removeEventListener('abort', onShutdown);
     }
   }
 
@@ -140,7 +158,7 @@ export class TaskExecutor {
     fields: { failError?: string; duration?: number } = {},
   ) {
     return this.store.record(
-      { taskId: task.taskId, status, at: new Date(), task, ...fields },
+      { taskId: task.taskId, status, at: new Date(), ...fields },
       { deferrable: true },
     );
   }
