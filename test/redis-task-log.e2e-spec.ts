@@ -56,7 +56,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
     await store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task });
     await store.record({ taskId: task.taskId, status: 'success', at: new Date(), duration: 12.5 });
     const late = await store.record({ taskId: task.taskId, status: 'queued', at: new Date() });
-    expect(late).toEqual({ applied: false, previous: 'success' });
+    expect(late).toMatchObject({ applied: false, previous: 'success' });
     expect(await store.get(task.taskId)).toMatchObject({ status: 'success', duration: 12.5 });
   });
 
