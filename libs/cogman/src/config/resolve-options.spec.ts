@@ -36,8 +36,9 @@ describe('resolveCogmanOptions', () => {
       lowPriorityConcurrency: 10,
       shutdownTimeout: 30_000,
       namespace: '',
+      archiveBufferSize: 100_000,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(12);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(13);
   });
 
   it('keeps the values given', () => {
@@ -50,8 +51,10 @@ describe('resolveCogmanOptions', () => {
       startWorker: false,
       namespace: 'billing',
       requestTimeout: 1000,
+      archiveBufferSize: 500,
     });
     expect(options).toMatchObject({
+      archiveBufferSize: 500,
       mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
       highPriorityQueueCount: 2,
       lowPriorityQueueCount: 4,
@@ -86,6 +89,8 @@ describe('resolveCogmanOptions', () => {
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
+    ['archiveBufferSize', { ...base, archiveBufferSize: 0 }, 'from 1 to 10000000'],
+    ['archiveBufferSize', { ...base, archiveBufferSize: 2.5 }, 'expected an integer'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
   ])('rejects a bad %s, naming it and its value', (option, options, reason) => {
     const error = errorOf(options);

@@ -64,6 +64,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     ),
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
     namespace: namespace(pick('namespace')),
+    archiveBufferSize: positiveInteger('archiveBufferSize', pick('archiveBufferSize'), 10_000_000),
   };
 }
 
