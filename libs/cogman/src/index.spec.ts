@@ -3,6 +3,8 @@ import * as api from './index';
 describe('public API', () => {
   it('exports exactly these runtime names (changing them is a deliberate API change)', () => {
     expect(Object.keys(api).sort()).toEqual([
+      'ArchiveBufferFullError',
+      'ArchiveUnavailableError',
       'BrokerUnavailableError',
       'COGMAN_DEFAULTS',
       'ClientClosedError',
@@ -19,6 +21,7 @@ describe('public API', () => {
       'TaskHandlerInvalidError',
       'TaskInvalidError',
       'TaskPublishError',
+      'TaskQueryInvalidError',
       'TasksNotSentError',
       'redactUri',
     ]);

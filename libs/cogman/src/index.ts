@@ -8,6 +8,8 @@ export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
 export {
+  ArchiveBufferFullError,
+  ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,
   CogmanError,
@@ -16,6 +18,7 @@ export {
   TaskHandlerInvalidError,
   TaskInvalidError,
   TaskPublishError,
+  TaskQueryInvalidError,
   TasksNotSentError,
 } from './errors';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';

@@ -1,4 +1,6 @@
 export { CogmanError } from './cogman.error';
+export { ArchiveBufferFullError } from './archive-buffer-full.error';
+export { ArchiveUnavailableError } from './archive-unavailable.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
 export { OptionsInvalidError } from './options-invalid.error';
@@ -6,4 +8,5 @@ export { TaskHandlerDuplicateError } from './task-handler-duplicate.error';
 export { TaskHandlerInvalidError } from './task-handler-invalid.error';
 export { TaskInvalidError } from './task-invalid.error';
 export { TaskPublishError } from './task-publish.error';
+export { TaskQueryInvalidError } from './task-query-invalid.error';
 export { TasksNotSentError } from './tasks-not-sent.error';
