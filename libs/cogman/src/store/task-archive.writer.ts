@@ -49,7 +49,7 @@ export class TaskArchiveWriter {
 
   constructor(
     private readonly sink: ArchiveSink,
-    private readonly options: ArchiveWriterOptions,
+    private options: ArchiveWriterOptions,
   ) {}
 
   /** Changes waiting, including the batch being written. */
@@ -77,6 +77,11 @@ export class TaskArchiveWriter {
       this.queue.push({ change, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Adjusts how long a batch waits for changes, once the server is known. */
+  tune({ batchDelay }: { batchDelay: number }): void {
+    this.options = { ...this.options, batchDelay };
   }
 
   /** Tries a failing batch again now (the server is back). */

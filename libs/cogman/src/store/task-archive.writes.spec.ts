@@ -139,7 +139,6 @@ describe('checkedOperation', () => {
             duration: 4,
           },
         },
-        upsert: false,
       },
     });
   });
@@ -149,17 +148,19 @@ describe('checkedOperation', () => {
     expect(checkedOperation(plan, { rank: 4 })).toBeNull();
   });
 
-  it('creates a missing document with what describes it and its status, in one upsert', () => {
+  it('inserts a missing document with what describes it and its status', () => {
     const runAt = at(50);
-    const [plan] = planTaskChanges([change('scheduled', 1, { task, runAt })]);
+    const [plan] = planTaskChanges([change('scheduled', 1, { task, runAt }), change('queued', 2)]);
     expect(checkedOperation(plan, null)).toEqual({
-      updateOne: {
-        filter: { _id: task.taskId },
-        update: {
-          $setOnInsert: describeFields(task),
-          $set: { status: 'scheduled', status_rank: 1, updated_at: at(1), run_at: runAt },
+      insertOne: {
+        document: {
+          _id: task.taskId,
+          ...describeFields(task),
+          status: 'queued',
+          status_rank: 2,
+          updated_at: at(2),
+          run_at: runAt,
         },
-        upsert: true,
       },
     });
   });

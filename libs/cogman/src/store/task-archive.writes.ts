@@ -79,12 +79,14 @@ export function guardedOperations(plan: TaskChangePlan): AnyBulkWriteOperation<T
 }
 
 /**
- * The operation of a batch on a server that only looks documents up by `_id` without scanning
- * the collection, and whose updates are not atomic anyway (FerretDB 1.x reads, then replaces the
- * document): the rank guard is applied here, against the state read just before, and the task's
- * changes are merged into one update whose filter is the bare `_id`. This keeps out-of-order
- * changes in their place (a late `queued` never overwrites `success`); it cannot order two
- * processes writing one task at the same instant, which such a server cannot do either way.
+ * The operation of a batch on a server whose updates are neither atomic nor cheap (FerretDB 1.x
+ * reads, then replaces the document, and its SQLite backend finds even an `_id` by scanning the
+ * table): the rank guard is applied here, against the state read just before, and the task's
+ * changes are merged into one operation: an insert for a new document (cheap: no lookup), else
+ * one update by `_id`. This keeps out-of-order changes in their place (a late `queued` never
+ * overwrites `success`); it cannot order two processes writing one task at the same instant,
+ * which such a server cannot do either way. An insert that meets a document another process
+ * created meanwhile fails on the duplicate key, and the batch is read and written again.
  * Null when nothing applies.
  */
 export function checkedOperation(
@@ -105,15 +107,14 @@ export function checkedOperation(
       changed = true;
     }
   }
-  if (stored && !changed) return null;
-  return {
-    updateOne: {
-      filter: { _id: plan.taskId },
-      // Disjoint fields: what describes the attempt, only on insert; the status, always.
-      update: stored ? { $set: set } : { $setOnInsert: describeOrMinimal(plan), $set: set },
-      upsert: !stored,
-    },
-  };
+  if (!stored) {
+    return {
+      insertOne: {
+        document: { _id: plan.taskId, ...describeOrMinimal(plan), ...set } as TaskDocument,
+      },
+    };
+  }
+  return changed ? { updateOne: { filter: { _id: plan.taskId }, update: { $set: set } } } : null;
 }
 
 /**
