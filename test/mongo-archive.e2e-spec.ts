@@ -233,6 +233,10 @@ describe('MongoTaskArchive on a MongoDB-compatible server (FerretDB)', () => {
         archive.write(change(small, 'initiated')),
       ]);
       expect(results.map((result) => result.status)).toEqual(['rejected', 'fulfilled']);
+      expect((results[0] as PromiseRejectedResult).reason).toMatchObject({
+        code: 'COGMAN_ARCHIVE_RECORD_REFUSED',
+        taskId: huge.taskId,
+      });
       expect(await archive.get(small.taskId)).toMatchObject({ status: 'initiated' });
       expect(await archive.get(huge.taskId)).toBeNull();
       await archive.write(change(small, 'success'));

@@ -4,6 +4,7 @@ describe('public API', () => {
   it('exports exactly these runtime names (changing them is a deliberate API change)', () => {
     expect(Object.keys(api).sort()).toEqual([
       'ArchiveBufferFullError',
+      'ArchiveRecordRefusedError',
       'ArchiveUnavailableError',
       'BrokerUnavailableError',
       'COGMAN_DEFAULTS',

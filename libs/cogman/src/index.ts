@@ -9,6 +9,7 @@ export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
 export {
   ArchiveBufferFullError,
+  ArchiveRecordRefusedError,
   ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,

@@ -7,7 +7,11 @@ import {
   type Model,
 } from 'mongoose';
 import { redactUri, type ResolvedCogmanOptions } from '../config';
-import { ArchiveUnavailableError, TaskQueryInvalidError } from '../errors';
+import {
+  ArchiveRecordRefusedError,
+  ArchiveUnavailableError,
+  TaskQueryInvalidError,
+} from '../errors';
 import { isTaskStatus, type TaskEnvelope, type TaskRecord } from '../task';
 import { mongoConnectOptions } from './mongo-connection';
 import {
@@ -18,7 +22,7 @@ import {
   type TaskListPage,
   type TaskListQuery,
 } from './task-archive';
-import { planIndexes, type ExistingIndex } from './task-archive.indexes';
+import { hasTtlIndex, planIndexes, type ExistingIndex } from './task-archive.indexes';
 import {
   bucketBounds,
   bucketFilter,
@@ -447,7 +451,7 @@ export class MongoTaskArchive implements TaskArchive {
       if (codeOf(error) !== NAMESPACE_NOT_FOUND) throw error;
       existing = [];
     }
-    let expires = existing.some((index) => index.expireAfterSeconds !== undefined);
+    let expires = hasTtlIndex(existing);
     for (const action of planIndexes(existing, desired)) {
       if (action.kind === 'create') {
         const { key, options } = action.index;
@@ -616,12 +620,9 @@ export class MongoTaskArchive implements TaskArchive {
   }
 
   private giveUp(taskId: string, reason: string, cause: unknown, failures: Map<string, Error>) {
-    const error = new ArchiveUnavailableError(
-      `MongoDB refused the record of task ${taskId} (${reason}); it is not archived`,
-      { cause },
-    );
+    const error = new ArchiveRecordRefusedError(taskId, reason, { cause });
     failures.set(taskId, error);
-    this.logger.error(error.message);
+    this.logger.error(`${error.message}; that attempt is not archived`);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { planIndexes, type ExistingIndex } from './task-archive.indexes';
+import { hasTtlIndex, planIndexes, type ExistingIndex } from './task-archive.indexes';
 import { TASK_INDEXES, ttlIndex, ttlSeconds } from './task.schema';
 
 const ID: ExistingIndex = { name: '_id_', key: { _id: 1 } };
@@ -69,5 +69,15 @@ describe('ttlSeconds', () => {
   it('rounds a partial second up (a TTL index counts whole seconds)', () => {
     expect(ttlSeconds(30 * DAY)).toBe(2_592_000);
     expect(ttlSeconds(1_500)).toBe(2);
+  });
+});
+
+describe('hasTtlIndex', () => {
+  it('is true only for a TTL index on created_at', () => {
+    expect(hasTtlIndex([ID, { name: 'x', key: { created_at: 1 }, expireAfterSeconds: 5 }])).toBe(
+      true,
+    );
+    expect(hasTtlIndex([{ name: 'x', key: { created_at: 1 } }])).toBe(false);
+    expect(hasTtlIndex([{ name: 'x', key: { other: 1 }, expireAfterSeconds: 5 }])).toBe(false);
   });
 });

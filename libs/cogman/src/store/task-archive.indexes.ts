@@ -61,6 +61,13 @@ export function planIndexes(
   return actions;
 }
 
+/** Whether the collection has a TTL index on `created_at` (whatever its lifetime). */
+export function hasTtlIndex(existing: readonly ExistingIndex[]): boolean {
+  return existing.some(
+    (index) => index.expireAfterSeconds !== undefined && sameKey(index.key, { created_at: 1 }),
+  );
+}
+
 /** Same fields in the same order and directions (numbers may come back as other BSON types). */
 function sameKey(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const left = Object.entries(a);

@@ -34,8 +34,13 @@ export class TaskLog {
     return result;
   }
 
-  /** A record from Redis, or from the archive once it has expired from Redis. */
+  /**
+   * A record from Redis, or from the archive once it has expired from Redis. While the archive is
+   * unreachable, Redis alone answers: reads of live tasks never depend on MongoDB.
+   */
   async get(taskId: string): Promise<TaskRecord | null> {
-    return (await this.store.get(taskId)) ?? (await this.archive?.get(taskId)) ?? null;
+    const record = await this.store.get(taskId);
+    if (record || !this.archive?.connected) return record;
+    return this.archive.get(taskId);
   }
 }
