@@ -467,6 +467,17 @@ describe('MongoTaskArchive on a MongoDB-compatible server (FerretDB)', () => {
       ]);
     });
 
+    it('renews many leases at once', async () => {
+      // More than FerretDB can take in one update command (about 100).
+      const held = Array.from({ length: 150 }, () => buildTask({ name: 'held-many' }));
+      const until = new Date(Date.now() + 60_000);
+      await Promise.all(
+        held.map((task) => a.write(change(task, 'initiated', { lease: { owner: 'many', until } }))),
+      );
+      const ids = held.map((task) => task.taskId);
+      expect(await a.renewLease('many', ids, 120_000)).toEqual(ids);
+    });
+
     it('renews only the leases a producer still holds', async () => {
       const mine = buildTask({ name: 'mine' });
       const lapsed = buildTask({ name: 'lapsed' });

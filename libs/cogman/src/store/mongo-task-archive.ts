@@ -75,11 +75,12 @@ const BATCH_SIZE = 5000;
 /** Most operations sent in one bulk write. */
 const CHUNK_SIZE = 1000;
 /**
- * Most updates in one bulk write to FerretDB 1.x: it keeps every statement of an update command
- * open until the command ends, and its SQLite backend has 100 connections per database, so a
- * command of 100 updates or more waits forever.
+ * Most updates in one bulk write to FerretDB 1.x. It keeps every statement of an update command
+ * open until the command ends, and its SQLite backend has 100 connections per database: a
+ * command of 100 updates never returns, and a few commands of 50 from several processes at once
+ * can exhaust the pool too. Small commands keep well clear of it.
  */
-const FERRETDB_UPDATES_PER_CHUNK = 50;
+const FERRETDB_UPDATES_PER_CHUNK = 10;
 /** How long the first change of a batch waits for others (ms). */
 const BATCH_DELAY = 50;
 /**
@@ -308,18 +309,24 @@ export class MongoTaskArchive implements TaskArchive {
     const margin = Math.min(LEASE_MARGIN, leaseMs / 2);
     const owned = new Set<string>();
     const extensions: AnyBulkWriteOperation<TaskDocument>[] = [];
+    const extended: string[] = [];
     for (const doc of docs.values()) {
       if (doc.status !== 'initiated' || doc.owner !== owner) continue;
       if (doc.lease_until && doc.lease_until.getTime() > now + margin) {
         extensions.push({
           updateOne: { filter: { _id: doc._id }, update: { $max: { lease_until: until } } },
         });
+        extended.push(doc._id);
         owned.add(doc._id);
       } else if ((await this.takeLease(doc, owner, leaseMs))?.status === 'initiated') {
         owned.add(doc._id);
       }
     }
-    if (extensions.length > 0) await this.tasks.bulkWrite(extensions, { ordered: false });
+    if (extensions.length > 0) {
+      const server = this.server ?? (await this.detect());
+      const refused = await this.bulkWrite(extensions, extended, server.updatesPerChunk);
+      for (const id of refused.keys()) owned.delete(id);
+    }
     return taskIds.filter((id) => owned.has(id));
   }
 
