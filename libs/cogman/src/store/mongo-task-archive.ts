@@ -65,6 +65,7 @@ import {
  */
 export type ArchiveWriteMode = 'auto' | 'guarded' | 'checked';
 
+/** What CogmanModule leaves at its defaults, and specs set. */
 export interface MongoTaskArchiveSettings {
   writes?: ArchiveWriteMode;
   logger?: LoggerService;
@@ -108,8 +109,9 @@ interface ServerTraits {
 /**
  * The archive in MongoDB: one document per attempt in `tasks` (see task.schema.ts), written in
  * ordered bulk writes from a bounded buffer, so that MongoDB never slows tasks down and an outage
- * only delays the archive. Uses only what FerretDB 1.24 supports too: no transactions, no
- * aggregation beyond `$match`/`$group`/`$sum`, no `collMod`, no TTL index (a sweep replaces it).
+ * only delays the archive. Needs nothing FerretDB 1.24 lacks: no transactions, no aggregation
+ * beyond `$match`/`$group`/`$sum`; `collMod` and TTL indexes are used where the server has them
+ * (without TTL indexes, a periodic delete replaces them).
  */
 export class MongoTaskArchive implements TaskArchive {
   private readonly logger: LoggerService;
@@ -526,7 +528,7 @@ export class MongoTaskArchive implements TaskArchive {
     void sweep();
   }
 
-  /** The sink of the writer: one batch, as one ordered bulk write. */
+  /** The sink of the writer: one batch, as ordered bulk writes. */
   private async writeBatch(
     changes: readonly TaskStatusChange[],
   ): Promise<ReadonlyMap<string, Error> | void> {
