@@ -8,6 +8,7 @@ import { redactUri, type ResolvedCogmanOptions } from './config';
 import { COGMAN_REDIS } from './store/redis-connection';
 import { OfflineTaskBuffer } from './client/offline-task.buffer';
 import { TaskLog } from './store/task-log';
+import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 
 /** What Cogman is connected to and runs in this process (URIs without passwords). */
@@ -41,6 +42,7 @@ export class CogmanInspector {
     @Inject(PUBLISHER_CONNECTION) private readonly publisher: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
     private readonly consumer: TaskConsumer,
@@ -57,7 +59,10 @@ export class CogmanInspector {
         consumerConnected: this.consumerConnection ? this.consumerConnection.connected : null,
       },
       redis: { uri: redactUri(options.redisUri), connected: this.redis.status === 'ready' },
-      mongo: options.mongoUri ? { uri: redactUri(options.mongoUri), connected: false } : null,
+      mongo:
+        options.mongoUri && this.archive
+          ? { uri: redactUri(options.mongoUri), connected: this.archive.connected }
+          : null,
       queues: {
         high: [...this.topology.high],
         low: [...this.topology.low],

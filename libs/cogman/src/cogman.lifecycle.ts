@@ -7,6 +7,7 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './broker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
@@ -18,12 +19,15 @@ import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
+import { closeMongoConnection, COGMAN_MONGO_CONNECTION } from './store/mongo-connection';
 import { COGMAN_REDIS } from './store/redis-connection';
+import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
 
 /**
  * Starts and stops Cogman in order. Connections open at bootstrap (a failure closes whatever
- * opened and fails the start); at shutdown the worker drains while Redis and the broker are
- * still up, then pending sends finish, then channels and connections close.
+ * opened and fails the start; MongoDB is never waited for); at shutdown the worker drains while
+ * Redis and the broker are still up, then pending sends finish, the archive writes what it
+ * holds, then channels and connections close.
  */
 @Injectable()
 export class CogmanLifecycle
@@ -36,6 +40,8 @@ export class CogmanLifecycle
     @Inject(PUBLISHER_CONNECTION) private readonly publisherConnection: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_MONGO_CONNECTION) private readonly mongo: Connection | null,
+    @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null,
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
     private readonly dispatcher: TaskDispatcher,
@@ -53,6 +59,8 @@ export class CogmanLifecycle
         // Failures are logged by the client's watcher and retried; the broker is what boot needs.
         this.redis.connect().catch(() => {});
       }
+      // Connects in the background: tasks flow whether or not MongoDB is reachable.
+      this.archive?.start();
       await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
       await this.publisher.open();
       if (this.consumerConnection) this.cancellation.listen();
@@ -92,9 +100,12 @@ export class CogmanLifecycle
       await this.log.flush(this.options.requestTimeout);
       this.log.close();
       await this.cancellation.close();
+      await this.archive?.flush(this.options.shutdownTimeout);
       await this.consumerConnection?.close();
       await this.publisherConnection.close();
       await quit(this.redis);
+      await this.archive?.close();
+      if (this.mongo) await closeMongoConnection(this.mongo);
       this.logger.log('Cogman stopped');
     })();
     return this.closing;

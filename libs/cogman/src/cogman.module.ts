@@ -1,5 +1,6 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import type { Connection } from 'mongoose';
 import { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './broker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
@@ -22,9 +23,11 @@ import {
   type ResolvedCogmanOptions,
 } from './config';
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
+import { COGMAN_MONGO_CONNECTION, mongoConnectionProvider } from './store/mongo-connection';
+import { MongoTaskArchive } from './store/mongo-task-archive';
 import { redisConnectionProvider } from './store/redis-connection';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
-import { TASK_ARCHIVE } from './store/task-archive';
+import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
 import { TaskLog } from './store/task-log';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
@@ -54,6 +57,16 @@ const connections: Provider[] = [
   },
 ];
 
+/** The MongoDB archive when `mongoUri` is set, else null (the Redis log alone). */
+const archive: Provider = {
+  provide: TASK_ARCHIVE,
+  inject: [COGMAN_MONGO_CONNECTION, RESOLVED_OPTIONS],
+  useFactory: (
+    connection: Connection | null,
+    options: ResolvedCogmanOptions,
+  ): TaskArchive | null => (connection ? new MongoTaskArchive(connection, options) : null),
+};
+
 /**
  * Background tasks on RabbitMQ and Redis. `CogmanModule.forRoot({ amqpUri, redisUri })` once in
  * the root module; then `@TaskHandler('name')` on providers and `CogmanClient` to send tasks.
@@ -78,7 +91,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         redisConnectionProvider,
         ...connections,
         { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
-        { provide: TASK_ARCHIVE, useValue: null },
+        mongoConnectionProvider,
+        archive,
         TaskLog,
         TaskTopology,
         TaskPublisher,
@@ -96,7 +110,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         CogmanClient,
         CogmanWorker,
       ],
-      exports: [CogmanClient, CogmanWorker, CogmanHealthIndicator],
+      exports: [CogmanClient, CogmanWorker, CogmanHealthIndicator, COGMAN_MONGO_CONNECTION],
     };
   }
 }

@@ -3,6 +3,9 @@ import * as api from './index';
 describe('public API', () => {
   it('exports exactly these runtime names (changing them is a deliberate API change)', () => {
     expect(Object.keys(api).sort()).toEqual([
+      'ArchiveBufferFullError',
+      'ArchiveRecordRefusedError',
+      'ArchiveUnavailableError',
       'BrokerUnavailableError',
       'COGMAN_DEFAULTS',
       'ClientClosedError',
@@ -25,6 +28,7 @@ describe('public API', () => {
       'TaskInvalidError',
       'TaskNotFoundError',
       'TaskPublishError',
+      'TaskQueryInvalidError',
       'TaskStatusConflictError',
       'TaskTimeoutError',
       'TaskUnrecoverableError',

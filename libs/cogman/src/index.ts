@@ -9,6 +9,9 @@ export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
 export {
+  ArchiveBufferFullError,
+  ArchiveRecordRefusedError,
+  ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,
   CogmanError,
@@ -21,6 +24,7 @@ export {
   TaskInvalidError,
   TaskNotFoundError,
   TaskPublishError,
+  TaskQueryInvalidError,
   TasksNotSentError,
   TaskStatusConflictError,
   TaskTimeoutError,

@@ -2,7 +2,7 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const DAY = 24 * 60 * MINUTE;
 
-/** Defaults of the Go Cogman library, plus those of the worker. */
+/** Defaults of the Go Cogman library, plus those of the worker and the archive. */
 export const COGMAN_DEFAULTS = {
   connectionTimeout: 10 * MINUTE,
   requestTimeout: 5 * SECOND,
@@ -19,4 +19,5 @@ export const COGMAN_DEFAULTS = {
   startScheduler: true,
   offlineBufferSize: 10_000,
   namespace: '',
+  archiveBufferSize: 100_000,
 } as const;

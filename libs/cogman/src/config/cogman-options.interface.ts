@@ -46,6 +46,12 @@ export interface CogmanModuleOptions {
    * Empty (the default) keeps the queue names of the Go Cogman library.
    */
   namespace?: string;
+  /**
+   * Status changes kept in memory for the MongoDB archive while it is slow or unreachable; past
+   * it, changes are not archived (and counted in a warning) rather than blocking tasks.
+   * Default 100000.
+   */
+  archiveBufferSize?: number;
 }
 
 /** Options after defaults and validation: every field is set. */

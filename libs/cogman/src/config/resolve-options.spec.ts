@@ -39,8 +39,9 @@ describe('resolveCogmanOptions', () => {
       startScheduler: true,
       offlineBufferSize: 10_000,
       namespace: '',
+      archiveBufferSize: 100_000,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(15);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(16);
   });
 
   it('keeps the values given', () => {
@@ -53,8 +54,10 @@ describe('resolveCogmanOptions', () => {
       startWorker: false,
       namespace: 'billing',
       requestTimeout: 1000,
+      archiveBufferSize: 500,
     });
     expect(options).toMatchObject({
+      archiveBufferSize: 500,
       mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
       highPriorityQueueCount: 2,
       lowPriorityQueueCount: 4,
@@ -92,6 +95,8 @@ describe('resolveCogmanOptions', () => {
     ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
+    ['archiveBufferSize', { ...base, archiveBufferSize: 0 }, 'from 1 to 10000000'],
+    ['archiveBufferSize', { ...base, archiveBufferSize: 2.5 }, 'expected an integer'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
   ])('rejects a bad %s, naming it and its value', (option, options, reason) => {
     const error = errorOf(options);

@@ -67,6 +67,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),
+    archiveBufferSize: positiveInteger('archiveBufferSize', pick('archiveBufferSize'), 10_000_000),
   };
 }
 

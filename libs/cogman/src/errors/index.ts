@@ -1,4 +1,7 @@
 export { CogmanError } from './cogman.error';
+export { ArchiveBufferFullError } from './archive-buffer-full.error';
+export { ArchiveRecordRefusedError } from './archive-record-refused.error';
+export { ArchiveUnavailableError } from './archive-unavailable.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
 export { OfflineBufferFullError } from './offline-buffer-full.error';
@@ -10,6 +13,7 @@ export { TaskHandlerInvalidError } from './task-handler-invalid.error';
 export { TaskInvalidError } from './task-invalid.error';
 export { TaskNotFoundError } from './task-not-found.error';
 export { TaskPublishError } from './task-publish.error';
+export { TaskQueryInvalidError } from './task-query-invalid.error';
 export { TaskStatusConflictError } from './task-status-conflict.error';
 export { TaskTimeoutError } from './task-timeout.error';
 export { TaskUnrecoverableError } from './task-unrecoverable.error';

@@ -73,6 +73,10 @@ export interface TaskArchive {
   readonly backlog: number;
   /** Writes what is waiting, within `timeout` ms. */
   flush(timeout: number): Promise<void>;
+  /** Starts connecting, in the background: boot never waits for the archive. */
+  start(): void;
+  /** Stops writing; changes still waiting are given up (their `write` promises reject). */
+  close(): Promise<void>;
 }
 
 export const TASK_ARCHIVE = Symbol('cogman:task-archive');

@@ -101,14 +101,16 @@ export class TaskLog {
     return this.read('a task', this.store.load(taskId));
   }
 
-  /** A record from Redis, or from the archive once it has expired from (or while without) Redis. */
+  /**
+   * A record from Redis, or from the archive once it has expired from Redis (or while Redis is
+   * unreachable). While the archive is unreachable, Redis alone answers: reads of live tasks never
+   * depend on MongoDB.
+   */
   async get(taskId: string): Promise<TaskRecord | null> {
-    if (this.archive && !this.store.available) return this.archive.get(taskId);
-    return (
-      (await this.read('a task', this.store.get(taskId))) ??
-      (await this.archive?.get(taskId)) ??
-      null
-    );
+    const archive = this.archive?.connected ? this.archive : null;
+    if (archive && !this.store.available) return archive.get(taskId);
+    const record = await this.read('a task', this.store.get(taskId));
+    return record ?? (archive ? archive.get(taskId) : null);
   }
 
   private async archiveIfApplied(
