@@ -11,6 +11,7 @@ import type { Connection } from 'mongoose';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './broker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
+import { OfflineTaskBuffer } from './client/offline-task.buffer';
 import { TaskDispatcher } from './client/task.dispatcher';
 import { TaskTopology } from './broker/task-topology';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
@@ -45,6 +46,7 @@ export class CogmanLifecycle
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
     private readonly dispatcher: TaskDispatcher,
+    private readonly offline: OfflineTaskBuffer,
     private readonly log: TaskLog,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
@@ -66,6 +68,7 @@ export class CogmanLifecycle
       if (this.consumerConnection) this.cancellation.listen();
       await this.consumer.start();
       this.scheduler.start();
+      this.offline.start();
       this.logger.log(this.describe());
     } catch (error) {
       this.publisher.fail(error);

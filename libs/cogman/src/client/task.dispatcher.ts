@@ -122,8 +122,8 @@ export class TaskDispatcher {
     );
   }
 
-  private keepOffline(task: TaskEnvelope): TaskStatus {
-    this.offline.add(task);
+  private async keepOffline(task: TaskEnvelope): Promise<TaskStatus> {
+    await this.offline.add(task);
     if (this.publisher.connected) void this.offline.drain();
     return 'initiated';
   }
