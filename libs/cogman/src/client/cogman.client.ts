@@ -22,6 +22,7 @@ import {
   type TaskStatus,
 } from '../task';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { nextAttempt } from '../worker/task.executor';
 import { TaskDispatcher } from './task.dispatcher';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
@@ -157,6 +158,48 @@ export class CogmanClient {
     return (await this.log.get(current.taskId)) as TaskRecord<P>;
   }
 
+  /**
+   * Tries a failed task once more: a new attempt (the next attempt number, the same
+   * `originalTaskId`, one more retry allowed) is published now, through the path every attempt
+   * takes. Given the id of any attempt; resolves with the new attempt's record. A task whose
+   * current attempt is not `failed` is refused with `TaskStatusConflictError` (as is a second
+   * retry of the same failure while the first is being sent); an unknown one with
+   * `TaskNotFoundError`.
+   */
+  async retryTask<P = unknown>(taskId: string): Promise<TaskRecord<P>> {
+    const current = await this.currentAttempt(taskId);
+    if (current.status !== 'failed') {
+      throw new TaskStatusConflictError(
+        current.taskId,
+        current.status,
+        'retry',
+        'only a failed task can be retried',
+      );
+    }
+    // The attempt as it was sent (settings included) is in Redis; once it has expired from
+    // there, the archived record gives it back without its timeout and backoff.
+    const sent = (await this.log.load(current.taskId))?.task ?? envelopeOf(current);
+    const next = nextAttempt({ ...sent, retry: Math.max(current.retry, current.attempt) });
+    // Created here first, so that of two concurrent retries of one failure only one publishes.
+    const created = await this.log.record({
+      taskId: next.taskId,
+      status: 'initiated',
+      at: next.createdAt,
+      task: next,
+    });
+    if (!created.applied) {
+      throw new TaskStatusConflictError(
+        current.taskId,
+        current.status,
+        'retry',
+        `it has been retried already (attempt ${next.attempt})`,
+      );
+    }
+    const status = await this.dispatcher.dispatch(next);
+    const record = await this.log.get(next.taskId);
+    return (record ?? sentRecord({ task: next }, current.payload, status)) as TaskRecord<P>;
+  }
+
   /** What Cogman is connected to and runs in this process. */
   services(): CogmanServices {
     return this.inspector.services();
@@ -186,6 +229,20 @@ function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatu
     runAt: runAt ?? null,
     updatedAt: new Date(),
   };
+}
+
+/** An attempt to publish again, rebuilt from its record (the archive keeps no settings). */
+function envelopeOf(record: TaskRecord): TaskEnvelope {
+  const {
+    payload,
+    status: _s,
+    failError: _f,
+    duration: _d,
+    runAt: _r,
+    updatedAt: _u,
+    ...info
+  } = record;
+  return { ...info, payload: encodePayload(payload) };
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
