@@ -19,6 +19,7 @@ import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { COGMAN_REDIS } from './store/redis-connection';
+import { WorkerStatusReporter } from './worker/worker-status.reporter';
 
 /**
  * Starts and stops Cogman in order. Connections open at bootstrap (a failure closes whatever
@@ -44,6 +45,7 @@ export class CogmanLifecycle
     private readonly registry: TaskHandlerRegistry,
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
+    private readonly reporter: WorkerStatusReporter,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {}
 
@@ -57,6 +59,7 @@ export class CogmanLifecycle
       await this.publisher.open();
       if (this.consumerConnection) this.cancellation.listen();
       await this.consumer.start();
+      if (this.consumerConnection) this.reporter.start();
       this.scheduler.start();
       this.logger.log(this.describe());
     } catch (error) {
@@ -87,6 +90,7 @@ export class CogmanLifecycle
     this.closing ??= (async () => {
       await this.scheduler.stop();
       await this.consumer.drain();
+      await this.reporter.stop();
       await this.dispatcher.close();
       await this.log.flush(this.options.requestTimeout);
       this.log.close();

@@ -3,12 +3,15 @@ import * as api from './index';
 describe('public API', () => {
   it('exports exactly these runtime names (changing them is a deliberate API change)', () => {
     expect(Object.keys(api).sort()).toEqual([
+      'ArchiveNotConfiguredError',
       'BrokerUnavailableError',
       'COGMAN_DEFAULTS',
       'ClientClosedError',
       'CogmanClient',
+      'CogmanController',
       'CogmanError',
       'CogmanHealthIndicator',
+      'CogmanMetrics',
       'CogmanModule',
       'CogmanWorker',
       'DEAD_LETTER_HEADERS',
@@ -17,6 +20,7 @@ describe('public API', () => {
       'OptionsInvalidError',
       'StoreUnavailableError',
       'TASK_HEADERS',
+      'TASK_LIST_MAX_LIMIT',
       'TASK_STATUSES',
       'TaskCancelledError',
       'TaskHandler',

@@ -12,6 +12,7 @@ import { TaskTopology } from './task-topology';
 
 interface InFlight {
   channel: Channel;
+  queue: string;
   msg: ConsumeMessage;
   controller: AbortController;
   settled: boolean;
@@ -55,6 +56,13 @@ export class TaskConsumer {
   /** Number of deliveries being worked on. */
   get activeCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Deliveries being worked on (received, not yet acknowledged), per queue. */
+  inFlightByQueue(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { queue } of this.inFlight) counts.set(queue, (counts.get(queue) ?? 0) + 1);
+    return counts;
   }
 
   /** Starts consuming every queue; resolves once the consumers are registered. */
@@ -130,7 +138,13 @@ export class TaskConsumer {
       this.logger.warn(`The broker cancelled the consumer of ${queue}`);
       return;
     }
-    const delivery: InFlight = { channel, msg, controller: new AbortController(), settled: false };
+    const delivery: InFlight = {
+      channel,
+      queue,
+      msg,
+      controller: new AbortController(),
+      settled: false,
+    };
     this.inFlight.add(delivery);
     void this.run(delivery, queue, priority);
   }

@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskPublishError } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { toMessage, type DeadLetterReason, type TaskEnvelope } from '../task';
 import type { BrokerConnection } from './broker-connection';
 import { TaskTopology } from './task-topology';
@@ -36,6 +37,7 @@ export class TaskPublisher {
     @Inject(PUBLISHER_CONNECTION) private readonly connection: BrokerConnection,
     private readonly topology: TaskTopology,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -84,11 +86,13 @@ export class TaskPublisher {
     const queues = this.topology.queues(task.priority);
     const queue = queues[this.cursor[task.priority]++ % queues.length];
     const { content, options } = toMessage(task);
+    const began = performance.now();
     try {
       await channel.publish('', queue, content, {
         ...options,
         timeout: this.options.requestTimeout,
       });
+      this.metrics?.published(task.priority, (performance.now() - began) / 1000);
     } catch (error) {
       throw new TaskPublishError(task.taskId, describe(error, this.options.requestTimeout), {
         cause: error,

@@ -1,12 +1,22 @@
-import { Injectable } from '@nestjs/common';
-import { CogmanInspector, type CogmanServices } from '../cogman.inspector';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CogmanInspector, type CogmanQueues, type CogmanServices } from '../cogman.inspector';
 import {
+  ArchiveNotConfiguredError,
   TaskInvalidError,
   TaskNotFoundError,
   TasksNotSentError,
   TaskStatusConflictError,
 } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
+import {
+  TASK_ARCHIVE,
+  type TaskArchive,
+  type TaskCountBucket,
+  type TaskCountQuery,
+  type TaskListPage,
+  type TaskListQuery,
+} from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
 import {
   encodePayload,
@@ -42,6 +52,8 @@ export class CogmanClient {
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
     private readonly inspector: CogmanInspector,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
   /**
@@ -196,8 +208,28 @@ export class CogmanClient {
       );
     }
     const status = await this.dispatcher.dispatch(next);
+    this.metrics?.taskRetried(next.name, next.priority);
     const record = await this.log.get(next.taskId);
     return (record ?? sentRecord({ task: next }, current.payload, status)) as TaskRecord<P>;
+  }
+
+  /**
+   * A page of tasks (every attempt is one) matching the filters, sorted by creation, with the
+   * number of matches and the cursor of the next page. Needs the MongoDB archive (`mongoUri`):
+   * without it, rejects with `ArchiveNotConfiguredError` (the Redis log has no index to list from).
+   */
+  listTasks(query: TaskListQuery): Promise<TaskListPage> {
+    if (!this.archive) return Promise.reject(new ArchiveNotConfiguredError('list tasks'));
+    return this.archive.list(query);
+  }
+
+  /**
+   * Counts per status of the tasks created in `[from, to)`, in `buckets` equal intervals (for a
+   * chart). Needs the MongoDB archive, like `listTasks`.
+   */
+  countTasks(query: TaskCountQuery): Promise<TaskCountBucket[]> {
+    if (!this.archive) return Promise.reject(new ArchiveNotConfiguredError('count tasks'));
+    return this.archive.count(query);
   }
 
   /** What Cogman is connected to and runs in this process. */
@@ -205,8 +237,20 @@ export class CogmanClient {
     return this.inspector.services();
   }
 
-  private send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
-    return runAt ? this.dispatcher.schedule(task, runAt) : this.dispatcher.dispatch(task);
+  /**
+   * Per queue: ready messages and consumers (from the broker), and unacknowledged messages
+   * (held by Cogman workers, as they reported within the last seconds).
+   */
+  queues(): Promise<CogmanQueues> {
+    return this.inspector.queues();
+  }
+
+  private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
+    const status = await (runAt
+      ? this.dispatcher.schedule(task, runAt)
+      : this.dispatcher.dispatch(task));
+    this.metrics?.taskSent(task.name, task.priority);
+    return status;
   }
 
   /** The latest attempt of the task that `taskId` is an attempt of. */

@@ -1,4 +1,5 @@
 export { CogmanError } from './cogman.error';
+export { ArchiveNotConfiguredError } from './archive-not-configured.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
 export { OfflineBufferFullError } from './offline-buffer-full.error';

@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
 import { RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskCancelledError, TaskTimeoutError, TaskUnrecoverableError } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog } from '../store/task-log';
 import {
@@ -50,6 +51,7 @@ export class TaskExecutor {
     private readonly store: TaskLog,
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -110,12 +112,15 @@ export class TaskExecutor {
       if (reason instanceof TaskCancelledError) return 'ack';
       if (outcome.ok) {
         await this.record(task, 'success', { duration });
+        this.metrics?.taskProcessed(task.name, task.priority, 'success', duration);
         return 'ack';
       }
       const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
       const failError = errorText(error);
       if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
         await this.record(task, 'failed', { failError, duration });
+        this.metrics?.taskProcessed(task.name, task.priority, 'failed', duration);
+        this.metrics?.taskFailed(task.name, task.priority);
         return 'ack';
       }
       // Publish (or schedule) the next attempt before recording this one as finished: if the
@@ -127,6 +132,8 @@ export class TaskExecutor {
       if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
       else await this.dispatcher.dispatch(next, guard);
       await this.record(task, 'retry', { failError, duration });
+      this.metrics?.taskProcessed(task.name, task.priority, 'retry', duration);
+      this.metrics?.taskRetried(task.name, task.priority);
       return 'ack';
     } finally {
       untrack();
@@ -160,6 +167,7 @@ export class TaskExecutor {
         { taskId, status: 'failed', at: new Date(), task, failError },
         { deferrable: true },
       );
+      if (task) this.metrics?.taskFailed(task.name, task.priority);
     }
     return 'ack';
   }
