@@ -1,4 +1,5 @@
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { get } from 'node:http';
 import {
   CogmanClient,
   TaskHandler,
@@ -364,6 +365,34 @@ describe('REST API', () => {
     it('answers loopback clients (every test above), on any loopback address', async () => {
       const other = await start({ namespace: namespace('rest-127-2') }, { host: '127.0.0.2' });
       expect((await call(`${other.api}/ping`)).status).toBe(200);
+    });
+
+    it('refuses what a web page of another site makes a local browser send', async () => {
+      const refused = await call(`${api}/tasks`, {
+        method: 'POST',
+        body: { name: 'note' },
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toMatchObject({ code: 'COGMAN_REST_FORBIDDEN' });
+      // A DNS name rebound to 127.0.0.1: the page is same-origin, but its Host is not local.
+      // (fetch cannot set Host, node:http can.)
+      const url = new URL(`${api}/ping`);
+      const rebound = await new Promise<number>((resolve, reject) => {
+        get(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            headers: { host: 'evil.example' },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        ).on('error', reject);
+      });
+      expect(rebound).toBe(403);
     });
 
     it('refuses a request a proxy forwarded, with 403 and how to open access', async () => {

@@ -82,7 +82,13 @@ export async function call(
   } else if (init.rawBody !== undefined) {
     headers['content-type'] ??= 'application/json';
   }
-  const response = await fetch(url, { method: init.method ?? 'GET', headers, body });
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers,
+    body,
+    // A request the application never answers fails the spec instead of hanging it.
+    signal: AbortSignal.timeout(15_000),
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {

@@ -34,6 +34,7 @@ import { CountTasksQuery } from './dto/count-tasks.query';
 import { ListTasksQuery } from './dto/list-tasks.query';
 import { DEFAULT_COUNT_BUCKETS, DEFAULT_COUNT_RANGE, DEFAULT_LIST_LIMIT } from './dto/rest-input';
 import { SendTaskBody } from './dto/send-task.body';
+import { JsonBodyGuard } from './json-body.guard';
 import { HealthDto, PingDto, QueuesDto, RestErrorDto } from './dto/service.responses';
 import { TaskIdParams } from './dto/task-id.params';
 import { TaskCountsDto, TaskDetailDto, TaskListDto, TaskRecordDto } from './dto/task.responses';
@@ -172,6 +173,7 @@ export class CogmanController {
   }
 
   @Post('tasks')
+  @UseGuards(JsonBodyGuard)
   @ApiOperation({
     summary: 'Send a task',
     description:
@@ -180,6 +182,7 @@ export class CogmanController {
   @ApiBody({ type: SendTaskBody })
   @ApiResponse({ status: 201, type: TaskRecordDto, description: 'Accepted' })
   @ApiResponse(ERRORS.badRequest)
+  @ApiResponse({ status: 415, description: 'The body is not JSON', type: RestErrorDto })
   @ApiResponse(ERRORS.unavailable)
   async send(@Body() body: SendTaskBody): Promise<TaskRecordDto> {
     const { runAt, ...task } = body;

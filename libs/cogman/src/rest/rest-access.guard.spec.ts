@@ -20,7 +20,10 @@ function guardWith(options: { restApiKey?: string; guards?: CanActivate[] } = {}
 }
 
 function contextOf(remoteAddress: string | undefined, headers: RestRequest['headers'] = {}) {
-  const request: RestRequest = { headers, socket: { remoteAddress } };
+  const request: RestRequest = {
+    headers: { host: '127.0.0.1:3000', ...headers },
+    socket: { remoteAddress },
+  };
   return {
     switchToHttp: () => ({ getRequest: () => request }),
   } as unknown as ExecutionContext;
@@ -69,6 +72,32 @@ describe('RestAccessGuard', () => {
         switchToHttp: () => ({ getRequest: () => request }),
       } as unknown as ExecutionContext;
       await expect(guardWith().canActivate(context)).rejects.toThrow(ForbiddenException);
+    });
+  });
+
+  describe('against web pages, with no key and no guard', () => {
+    it.each([
+      ['a same-origin page', { origin: 'http://127.0.0.1:3000', 'sec-fetch-site': 'same-origin' }],
+      ['curl (no Origin)', {}],
+      ['a typed URL', { 'sec-fetch-site': 'none' }],
+      ['localhost', { host: 'localhost:3000', origin: 'http://localhost:3000' }],
+      ['[::1]', { host: '[::1]:3000' }],
+    ])('answers %s', async (_case, headers) => {
+      await expect(guardWith().canActivate(contextOf('127.0.0.1', headers))).resolves.toBe(true);
+    });
+
+    it.each([
+      ['a page of another site', { origin: 'https://evil.example' }],
+      ['another local port', { origin: 'http://127.0.0.1:8080' }],
+      ['a cross-site fetch', { 'sec-fetch-site': 'cross-site' }],
+      ['a same-site fetch', { 'sec-fetch-site': 'same-site' }],
+      ['a rebound DNS name', { host: 'evil.example:3000', origin: 'http://evil.example:3000' }],
+      ['no Host header', { host: undefined }],
+      ['a malformed Origin', { origin: 'not a url' }],
+    ])('refuses %s with 403', async (_case, headers) => {
+      const refusal = guardWith().canActivate(contextOf('127.0.0.1', headers));
+      await expect(refusal).rejects.toThrow(ForbiddenException);
+      await expect(refusal).rejects.toThrow(/another site/);
     });
   });
 

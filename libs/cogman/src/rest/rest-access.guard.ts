@@ -64,12 +64,21 @@ export class RestAccessGuard implements CanActivate {
         });
       }
     }
-    if (!this.keyDigest && this.guards.length === 0 && !isLoopbackRequest(request)) {
-      throw new ForbiddenException({
-        code: 'COGMAN_REST_FORBIDDEN',
-        message:
-          'The Cogman REST API answers only local clients until access is configured: set the restApiKey option, or give guards in rest.guards',
-      });
+    if (!this.keyDigest && this.guards.length === 0) {
+      if (!isLoopbackRequest(request)) {
+        throw new ForbiddenException({
+          code: 'COGMAN_REST_FORBIDDEN',
+          message:
+            'The Cogman REST API answers only local clients until access is configured: set the restApiKey option, or give guards in rest.guards',
+        });
+      }
+      if (isCrossSiteRequest(request)) {
+        throw new ForbiddenException({
+          code: 'COGMAN_REST_FORBIDDEN',
+          message:
+            'Refused a request from a web page of another site (or a host name that is not local); set restApiKey to use the API from a browser app',
+        });
+      }
     }
     return true;
   }
@@ -90,6 +99,35 @@ export function isLoopbackRequest(request: RestRequest): boolean {
   if (FORWARDING_HEADERS.some((name) => request.headers[name] !== undefined)) return false;
   const address = request.socket?.remoteAddress ?? request.raw?.socket?.remoteAddress;
   return address !== undefined && isLoopbackAddress(address);
+}
+
+/**
+ * Whether a browser sent the request for a page of another origin, or under a host name that is
+ * not local (DNS rebinding): a local client's browser must not let any web page drive the API.
+ */
+export function isCrossSiteRequest(request: RestRequest): boolean {
+  const host = request.headers.host;
+  if (typeof host !== 'string' || !isLoopbackHost(host)) return true;
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return typeof origin !== 'string' || new URL(origin).host !== host.toLowerCase();
+  } catch {
+    return true;
+  }
+}
+
+/** `localhost`, a loopback address, with or without a port. */
+function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/:\d+$/, '');
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+  );
 }
 
 /** 127.0.0.0/8, ::1, and IPv4 loopback addresses mapped to IPv6. */

@@ -54,7 +54,11 @@ export function mountRest(definition: DynamicModule, extras: CogmanModuleExtras)
 function restPrefix(value: unknown): string {
   if (value === undefined) return DEFAULT_REST_PREFIX;
   const prefix = typeof value === 'string' ? value.replace(/^\/+|\/+$/g, '') : null;
-  if (prefix === null || !/^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix)) {
+  const valid =
+    prefix !== null &&
+    /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix) &&
+    !prefix.split('/').some((segment) => /^\.+$/.test(segment));
+  if (!valid) {
     throw new OptionsInvalidError(
       'rest.prefix',
       typeof value === 'string' ? JSON.stringify(value) : `a value of type ${typeof value}`,

@@ -14,6 +14,20 @@ import {
 import type { BackoffPolicy, TaskPriority } from '../../task';
 import { Raw } from './rest-input';
 
+/** Fields `POST /tasks` accepts. */
+export const SEND_TASK_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'payload',
+  'priority',
+  'retry',
+  'timeout',
+  'backoff',
+  'delay',
+  'runAt',
+  'primaryKey',
+  'headers',
+]);
+
 /** Body of `POST /tasks`: what `CogmanClient.sendTask` takes, as JSON. */
 export class SendTaskBody {
   @ApiProperty({
