@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
+import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { CogmanClient, type CogmanServices, type TaskRecord } from '@cogman/nestjs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppModule } from './app.module';
@@ -11,12 +12,15 @@ const REMINDER_DELAY = 1500;
 
 async function main(): Promise<void> {
   const serve = process.argv.includes('--serve');
-  const app = await NestFactory.createApplicationContext(AppModule, {
-    logger: ['error', 'warn', 'log'],
-  });
-  app.enableShutdownHooks();
-  const cogman = app.get(CogmanClient);
   const logger = new Logger('Demo');
+  const app = serve
+    ? await NestFactory.create(AppModule.register({ serve }), { logger: ['error', 'warn', 'log'] })
+    : await NestFactory.createApplicationContext(AppModule.register(), {
+        logger: ['error', 'warn', 'log'],
+      });
+  app.enableShutdownHooks();
+  if (serve) await listen(app as INestApplication, logger);
+  const cogman = app.get(CogmanClient);
 
   const started = Date.now();
   const emails = await cogman.sendTasks(
@@ -58,6 +62,27 @@ async function main(): Promise<void> {
     return;
   }
   await app.close();
+}
+
+/** Serves the REST API and its OpenAPI description (Swagger UI at /docs), on loopback. */
+async function listen(app: INestApplication, logger: Logger): Promise<void> {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Cogman demo')
+      .setDescription("Cogman's REST API: tasks, counts, queues, health and metrics")
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'cogman-api-key')
+      .addBearerAuth(undefined, 'cogman-bearer')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
+  const port = Number(process.env.PORT ?? 3000);
+  const host = process.env.HOST ?? '127.0.0.1';
+  await app.listen(port, host);
+  const origin = `http://${host}:${port}`;
+  logger.log(
+    `REST API at ${origin}/cogman (try ${origin}/cogman/queues); Swagger UI at ${origin}/docs`,
+  );
 }
 
 /** Every attempt of each task, once every task has finished (retries are new attempts). */

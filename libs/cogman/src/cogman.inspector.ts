@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './broker/task.consumer';
@@ -10,6 +10,39 @@ import { OfflineTaskBuffer } from './client/offline-task.buffer';
 import { TaskLog } from './store/task-log';
 import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
+import { CogmanMetrics, type CogmanMetricsSnapshot } from './metrics/cogman.metrics';
+import { within } from './util/within';
+import {
+  WORKER_REPORT_FIELDS,
+  WORKER_REPORT_INTERVAL,
+  workerReportKeys,
+} from './worker/worker-status.reporter';
+
+/** One queue as `CogmanClient.queues()` describes it. */
+export interface CogmanQueueState {
+  name: string;
+  kind: 'high' | 'low' | 'dead-letter';
+  /** Messages waiting in the queue (AMQP `checkQueue`); null if the broker could not tell. */
+  ready: number | null;
+  /**
+   * Messages delivered to Cogman workers and not yet acknowledged, summed over the workers'
+   * last reports; null when Redis could not be read. Always 0 for the dead-letter queue.
+   */
+  unacked: number | null;
+  /** Consumers, as the broker counts them (any client, Cogman or not). */
+  consumers: number | null;
+  /** Why the broker could not describe the queue (e.g. it was deleted). */
+  error?: string;
+}
+
+/** The queues of the namespace and the workers that report on them. */
+export interface CogmanQueues {
+  queues: CogmanQueueState[];
+  /** Cogman worker processes whose report is live (seen within the report TTL). */
+  workers: number | null;
+  /** How old the worker reports can be, in ms (they are refreshed at this interval). */
+  reportInterval: number;
+}
 
 /** What Cogman is connected to and runs in this process (URIs without passwords). */
 export interface CogmanServices {
@@ -48,7 +81,87 @@ export class CogmanInspector {
     private readonly consumer: TaskConsumer,
     private readonly offline: OfflineTaskBuffer,
     private readonly log: TaskLog,
-  ) {}
+    @Optional() @Inject(CogmanMetrics) metrics: CogmanMetrics | null = null,
+  ) {
+    metrics?.collectWith(() => this.metricsSnapshot());
+  }
+
+  /**
+   * Ready messages and consumers per queue (from the broker), and the messages Cogman workers
+   * hold (from their reports in Redis). Rejects with `BrokerUnavailableError` while the broker
+   * is unreachable; while Redis is, `unacked` is null.
+   */
+  async queues(): Promise<CogmanQueues> {
+    const { high, low, deadLetter } = this.topology;
+    const [checks, held] = await Promise.all([
+      this.publisher.checkQueues([...high, ...low, deadLetter]),
+      this.heldByWorkers().catch(() => null),
+    ]);
+    const kind = (name: string): CogmanQueueState['kind'] =>
+      name === deadLetter ? 'dead-letter' : high.includes(name) ? 'high' : 'low';
+    return {
+      queues: checks.map((check) => {
+        const unacked = held ? (held.perQueue.get(check.queue) ?? 0) : null;
+        return check.error === undefined
+          ? {
+              name: check.queue,
+              kind: kind(check.queue),
+              ready: check.messages,
+              unacked,
+              consumers: check.consumers,
+            }
+          : {
+              name: check.queue,
+              kind: kind(check.queue),
+              ready: null,
+              unacked,
+              consumers: null,
+              error: check.error,
+            };
+      }),
+      workers: held ? held.workers : null,
+      reportInterval: WORKER_REPORT_INTERVAL,
+    };
+  }
+
+  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
+  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
+    if (this.redis.status !== 'ready') throw new Error('Redis is not connected');
+    const keys = workerReportKeys(this.options.namespace);
+    const reading = (async () => {
+      const ids = await this.redis.zrangebyscore(keys.registry, Date.now(), '+inf');
+      const reports = await Promise.all(ids.map((id) => this.redis.hgetall(keys.report(id))));
+      return reports.filter((report) => Object.keys(report).length > 0);
+    })();
+    const reports = await within(reading, this.options.requestTimeout, () => {
+      reading.catch(() => {});
+      throw new Error('Redis did not answer');
+    });
+    const perQueue = new Map<string, number>();
+    for (const report of reports) {
+      for (const [field, value] of Object.entries(report)) {
+        if (WORKER_REPORT_FIELDS.has(field)) continue;
+        perQueue.set(field, (perQueue.get(field) ?? 0) + (Number(value) || 0));
+      }
+    }
+    return { workers: reports.length, perQueue };
+  }
+
+  private async metricsSnapshot(): Promise<CogmanMetricsSnapshot> {
+    const queues = await this.queues().catch(() => null);
+    return {
+      offlineTasks: this.offline.size,
+      pendingRedisWrites: this.log.pendingWrites,
+      activeTasks: this.consumer.activeCount,
+      queues:
+        queues?.queues.map((q) => ({
+          queue: q.name,
+          ready: q.ready,
+          unacked: q.kind === 'dead-letter' ? null : q.unacked,
+          consumers: q.consumers,
+        })) ?? null,
+    };
+  }
 
   services(): CogmanServices {
     const { options } = this;

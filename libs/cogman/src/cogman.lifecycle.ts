@@ -23,6 +23,7 @@ import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { closeMongoConnection, COGMAN_MONGO_CONNECTION } from './store/mongo-connection';
 import { COGMAN_REDIS } from './store/redis-connection';
 import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
+import { WorkerStatusReporter } from './worker/worker-status.reporter';
 
 /**
  * Starts and stops Cogman in order. Connections open at bootstrap (a failure closes whatever
@@ -52,6 +53,7 @@ export class CogmanLifecycle
     private readonly registry: TaskHandlerRegistry,
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
+    private readonly reporter: WorkerStatusReporter,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {}
 
@@ -67,6 +69,7 @@ export class CogmanLifecycle
       await this.publisher.open();
       if (this.consumerConnection) this.cancellation.listen();
       await this.consumer.start();
+      if (this.consumerConnection) this.reporter.start();
       this.scheduler.start();
       this.offline.start();
       this.logger.log(this.describe());
@@ -98,6 +101,7 @@ export class CogmanLifecycle
     this.closing ??= (async () => {
       await this.scheduler.stop();
       await this.consumer.drain();
+      await this.reporter.stop();
       await this.dispatcher.close();
       this.publisher.close();
       await this.log.flush(this.options.requestTimeout);

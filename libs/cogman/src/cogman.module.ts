@@ -1,4 +1,8 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { OptionsInvalidError } from './errors';
+import { CogmanMetrics } from './metrics/cogman.metrics';
+import { REST_MOUNT, type RestMount } from './rest/rest.constants';
+import { WorkerStatusReporter } from './worker/worker-status.reporter';
 import { DiscoveryModule } from '@nestjs/core';
 import type { Connection } from 'mongoose';
 import { BrokerConnection } from './broker/broker-connection';
@@ -38,8 +42,21 @@ import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
   provide: RESOLVED_OPTIONS,
-  inject: [COGMAN_MODULE_OPTIONS],
-  useFactory: (options: CogmanModuleOptions) => resolveCogmanOptions(options),
+  inject: [COGMAN_MODULE_OPTIONS, REST_MOUNT],
+  useFactory: (options: CogmanModuleOptions, rest: RestMount): ResolvedCogmanOptions => {
+    const resolved = resolveCogmanOptions(options);
+    // Controllers are fixed when the module is defined, before an async factory has run.
+    if (resolved.startRestServer !== rest.mounted && options.startRestServer !== undefined) {
+      throw new OptionsInvalidError(
+        'startRestServer',
+        String(options.startRestServer),
+        rest.mounted
+          ? 'the module was defined with startRestServer: true (the REST API is mounted); remove startRestServer from what useFactory returns'
+          : 'the REST API is mounted when the module is defined, before useFactory runs: give startRestServer: true (and rest: { prefix, guards }) at the top level of forRootAsync({ startRestServer: true, useFactory }), not in what useFactory returns',
+      );
+    }
+    return { ...resolved, startRestServer: rest.mounted };
+  },
 };
 
 const connections: Provider[] = [
@@ -102,6 +119,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskHandlerExplorer,
         TaskExecutor,
         TaskConsumer,
+        WorkerStatusReporter,
+        CogmanMetrics,
         TaskScheduler,
         TaskCancellation,
         CogmanLifecycle,
@@ -110,7 +129,13 @@ export class CogmanModule extends CogmanConfigurableModule {
         CogmanClient,
         CogmanWorker,
       ],
-      exports: [CogmanClient, CogmanWorker, CogmanHealthIndicator, COGMAN_MONGO_CONNECTION],
+      exports: [
+        CogmanClient,
+        CogmanWorker,
+        CogmanHealthIndicator,
+        CogmanMetrics,
+        COGMAN_MONGO_CONNECTION,
+      ],
     };
   }
 }

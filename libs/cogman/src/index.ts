@@ -1,8 +1,23 @@
 export { CogmanModule } from './cogman.module';
-export type { CogmanModuleExtras } from './cogman.module-definition';
+export type { CogmanModuleExtras, CogmanRestOptions } from './cogman.module-definition';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './cogman.inspector';
-export type { CogmanHealthStatus, CogmanServices } from './cogman.inspector';
+export type {
+  CogmanHealthStatus,
+  CogmanQueues,
+  CogmanQueueState,
+  CogmanServices,
+} from './cogman.inspector';
+export { CogmanController } from './rest/cogman.controller';
+export type { RestErrorBody } from './rest/rest-exception.filter';
+export { CogmanMetrics } from './metrics/cogman.metrics';
+export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
+export type {
+  TaskCountBucket,
+  TaskCountQuery,
+  TaskListPage,
+  TaskListQuery,
+} from './store/task-archive';
 export { CogmanWorker } from './worker/cogman.worker';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
@@ -10,6 +25,7 @@ export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
 export {
   ArchiveBufferFullError,
+  ArchiveNotConfiguredError,
   ArchiveRecordRefusedError,
   ArchiveUnavailableError,
   BrokerUnavailableError,

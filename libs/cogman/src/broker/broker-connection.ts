@@ -1,8 +1,14 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
+import type { Channel } from 'amqplib';
 import { redactUri, type ResolvedCogmanOptions } from '../config';
 import { BrokerUnavailableError } from '../errors';
+
+/** What `checkQueue` says of one queue, or why it could not say. */
+export type QueueCheck =
+  | { queue: string; messages: number; consumers: number; error?: undefined }
+  | { queue: string; error: string };
 
 /**
  * One AMQP connection, kept up by golevelup's `AmqpConnection` (amqp-connection-manager
@@ -67,6 +73,39 @@ export class BrokerConnection {
     const channel = this.amqp.managedConnection.createChannel(options);
     this.channels.add(channel);
     return channel;
+  }
+
+  /**
+   * Ready messages and consumers of each queue (AMQP `checkQueue`), on a short-lived channel of
+   * its own. A missing queue closes the channel it was checked on, so the next queue gets a new
+   * one: one failure never spoils the others.
+   */
+  async checkQueues(queues: readonly string[]): Promise<QueueCheck[]> {
+    const connection = this.connected ? this.amqp.managedConnection.connection : undefined;
+    if (!connection) {
+      throw new BrokerUnavailableError(redactUri(this.options.amqpUri), 'not connected now');
+    }
+    const results: QueueCheck[] = [];
+    let channel: Channel | undefined;
+    try {
+      for (const queue of queues) {
+        if (!channel) {
+          channel = await connection.createChannel();
+          // A failed check closes the channel with an error; the check's promise reports it.
+          channel.on('error', () => {});
+        }
+        try {
+          const { messageCount, consumerCount } = await channel.checkQueue(queue);
+          results.push({ queue, messages: messageCount, consumers: consumerCount });
+        } catch (error) {
+          channel = undefined;
+          results.push({ queue, error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    } finally {
+      await channel?.close().catch(() => {});
+    }
+    return results;
   }
 
   close(): Promise<void> {

@@ -14,6 +14,7 @@ import { TaskTopology } from './task-topology';
 
 interface InFlight {
   acks: ChannelAcks;
+  queue: string;
   msg: ConsumeMessage;
   controller: AbortController;
   settled: boolean;
@@ -57,6 +58,13 @@ export class TaskConsumer {
   /** Number of deliveries being worked on. */
   get activeCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Deliveries being worked on (received, not yet acknowledged), per queue. */
+  inFlightByQueue(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { queue } of this.inFlight) counts.set(queue, (counts.get(queue) ?? 0) + 1);
+    return counts;
   }
 
   /** Starts consuming every queue; resolves once the consumers are registered. */
@@ -134,7 +142,13 @@ export class TaskConsumer {
       return;
     }
     acks.received(msg);
-    const delivery: InFlight = { acks, msg, controller: new AbortController(), settled: false };
+    const delivery: InFlight = {
+      acks,
+      queue,
+      msg,
+      controller: new AbortController(),
+      settled: false,
+    };
     this.inFlight.add(delivery);
     void this.run(delivery, queue, priority);
   }

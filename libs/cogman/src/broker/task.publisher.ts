@@ -1,8 +1,9 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskPublishError } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { toMessage, type DeadLetterReason, type TaskEnvelope } from '../task';
 import type { BrokerConnection } from './broker-connection';
 import { TaskTopology } from './task-topology';
@@ -49,6 +50,7 @@ export class TaskPublisher {
     @Inject(PUBLISHER_CONNECTION) private readonly connection: BrokerConnection,
     private readonly topology: TaskTopology,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -99,7 +101,9 @@ export class TaskPublisher {
     const queues = this.topology.queues(task.priority);
     const queue = queues[this.cursor[task.priority]++ % queues.length];
     const { content, options } = toMessage(task);
-    return this.send(task.taskId, queue, content, options);
+    const began = performance.now();
+    await this.send(task.taskId, queue, content, options);
+    this.metrics?.published(task.priority, (performance.now() - began) / 1000);
   }
 
   /** Rejects what still waits for a confirm (at shutdown). */

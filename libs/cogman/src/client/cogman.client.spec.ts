@@ -255,6 +255,96 @@ describe('CogmanClient', () => {
     });
   });
 
+  describe('retryTask', () => {
+    /** Sends a task and records its attempts up to a final `failed` one, as a worker would. */
+    async function failedTask(options: Partial<SendTaskOptions> = {}, attempts = 1) {
+      const task = await client.sendTask({ name: 'flaky', payload: { n: 1 }, ...options });
+      let current = dispatched[dispatched.length - 1];
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        const status = attempt === attempts ? 'failed' : 'retry';
+        await store.record({
+          taskId: current.taskId,
+          status,
+          at: new Date(),
+          failError: 'boom',
+          retry: options.retry ?? 0,
+        });
+        if (attempt < attempts) {
+          current = {
+            ...current,
+            taskId: retryTaskId(task.taskId, attempt + 1),
+            attempt: attempt + 1,
+          };
+          await store.record({
+            taskId: current.taskId,
+            status: 'queued',
+            at: new Date(),
+            task: current,
+          });
+        }
+      }
+      dispatched.length = 0;
+      return { task, last: current };
+    }
+
+    it('publishes a new attempt of a failed task, with one more retry allowed', async () => {
+      const { task, last } = await failedTask({ retry: 1, timeout: 5000 }, 2);
+      const retried = await client.retryTask(task.taskId);
+      expect(retried).toMatchObject({
+        taskId: retryTaskId(task.taskId, 3),
+        originalTaskId: task.taskId,
+        attempt: 3,
+        retry: 2,
+        status: 'queued',
+        payload: { n: 1 },
+      });
+      // Published as sent, settings included, through the one dispatch path.
+      expect(dispatched).toEqual([
+        expect.objectContaining({ taskId: retried.taskId, attempt: 3, retry: 2, timeout: 5000 }),
+      ]);
+      expect(dispatched[0].payload.body.toString()).toBe('{"n":1}');
+      // The failed attempt keeps its record; the chain now ends with the new attempt.
+      expect((await client.getTask(last.taskId))?.status).toBe('failed');
+      expect((await client.getAttempts(task.taskId)).map((a) => a.status)).toEqual([
+        'retry',
+        'failed',
+        'queued',
+      ]);
+    });
+
+    it('accepts the id of any attempt, and retries a failure that had no retries at all', async () => {
+      const { task } = await failedTask();
+      await expect(client.retryTask(task.taskId)).resolves.toMatchObject({
+        attempt: 2,
+        retry: 1,
+      });
+    });
+
+    it('refuses a task whose current attempt is not failed, and an unknown one', async () => {
+      const running = await client.sendTask({ name: 'busy' });
+      const refusal = client.retryTask(running.taskId);
+      await expect(refusal).rejects.toThrow(TaskStatusConflictError);
+      await expect(refusal).rejects.toThrow(
+        `Cannot retry task ${running.taskId}: it is queued; only a failed task can be retried`,
+      );
+      const { task } = await failedTask();
+      await client.retryTask(task.taskId);
+      // The retry is now the current attempt, and it has not failed.
+      await expect(client.retryTask(task.taskId)).rejects.toThrow(TaskStatusConflictError);
+      await expect(client.retryTask('nope')).rejects.toThrow(TaskNotFoundError);
+    });
+
+    it('publishes once when two retries of one failure race', async () => {
+      const { task } = await failedTask();
+      const results = await Promise.allSettled([
+        client.retryTask(task.taskId),
+        client.retryTask(task.taskId),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      expect(dispatched).toHaveLength(1);
+    });
+  });
+
   describe('while the broker is unreachable', () => {
     it('accepts tasks at once as initiated and publishes them in order when it returns', async () => {
       broker.connected = false;

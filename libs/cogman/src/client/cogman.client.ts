@@ -1,12 +1,22 @@
-import { Injectable } from '@nestjs/common';
-import { CogmanInspector, type CogmanServices } from '../cogman.inspector';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CogmanInspector, type CogmanQueues, type CogmanServices } from '../cogman.inspector';
 import {
+  ArchiveNotConfiguredError,
   TaskInvalidError,
   TaskNotFoundError,
   TasksNotSentError,
   TaskStatusConflictError,
 } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
+import {
+  TASK_ARCHIVE,
+  type TaskArchive,
+  type TaskCountBucket,
+  type TaskCountQuery,
+  type TaskListPage,
+  type TaskListQuery,
+} from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
 import {
   encodePayload,
@@ -22,6 +32,7 @@ import {
   type TaskStatus,
 } from '../task';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { nextAttempt } from '../worker/task.executor';
 import { TaskDispatcher } from './task.dispatcher';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
@@ -41,6 +52,8 @@ export class CogmanClient {
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
     private readonly inspector: CogmanInspector,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
   /**
@@ -157,13 +170,87 @@ export class CogmanClient {
     return (await this.log.get(current.taskId)) as TaskRecord<P>;
   }
 
+  /**
+   * Tries a failed task once more: a new attempt (the next attempt number, the same
+   * `originalTaskId`, one more retry allowed) is published now, through the path every attempt
+   * takes. Given the id of any attempt; resolves with the new attempt's record. A task whose
+   * current attempt is not `failed` is refused with `TaskStatusConflictError` (as is a second
+   * retry of the same failure while the first is being sent); an unknown one with
+   * `TaskNotFoundError`.
+   */
+  async retryTask<P = unknown>(taskId: string): Promise<TaskRecord<P>> {
+    const current = await this.currentAttempt(taskId);
+    if (current.status !== 'failed') {
+      throw new TaskStatusConflictError(
+        current.taskId,
+        current.status,
+        'retry',
+        'only a failed task can be retried',
+      );
+    }
+    // The attempt as it was sent (settings included) is in Redis; once it has expired from
+    // there, the archived record gives it back without its timeout and backoff.
+    const sent = (await this.log.load(current.taskId))?.task ?? envelopeOf(current);
+    const next = nextAttempt({ ...sent, retry: Math.max(current.retry, current.attempt) });
+    // Created here first, so that of two concurrent retries of one failure only one publishes.
+    const created = await this.log.record({
+      taskId: next.taskId,
+      status: 'initiated',
+      at: next.createdAt,
+      task: next,
+    });
+    if (!created.applied) {
+      throw new TaskStatusConflictError(
+        current.taskId,
+        current.status,
+        'retry',
+        `it has been retried already (attempt ${next.attempt})`,
+      );
+    }
+    const status = await this.dispatcher.dispatch(next, { recorded: true });
+    this.metrics?.taskRetried(next.name, next.priority);
+    const record = await this.log.get(next.taskId);
+    return (record ?? sentRecord({ task: next }, current.payload, status)) as TaskRecord<P>;
+  }
+
+  /**
+   * A page of tasks (every attempt is one) matching the filters, sorted by creation, with the
+   * number of matches and the cursor of the next page. Needs the MongoDB archive (`mongoUri`):
+   * without it, rejects with `ArchiveNotConfiguredError` (the Redis log has no index to list from).
+   */
+  listTasks(query: TaskListQuery): Promise<TaskListPage> {
+    if (!this.archive) return Promise.reject(new ArchiveNotConfiguredError('list tasks'));
+    return this.archive.list(query);
+  }
+
+  /**
+   * Counts per status of the tasks created in `[from, to)`, in `buckets` equal intervals (for a
+   * chart). Needs the MongoDB archive, like `listTasks`.
+   */
+  countTasks(query: TaskCountQuery): Promise<TaskCountBucket[]> {
+    if (!this.archive) return Promise.reject(new ArchiveNotConfiguredError('count tasks'));
+    return this.archive.count(query);
+  }
+
   /** What Cogman is connected to and runs in this process. */
   services(): CogmanServices {
     return this.inspector.services();
   }
 
-  private send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
-    return runAt ? this.dispatcher.schedule(task, runAt) : this.dispatcher.dispatch(task);
+  /**
+   * Per queue: ready messages and consumers (from the broker), and unacknowledged messages
+   * (held by Cogman workers, as they reported within the last seconds).
+   */
+  queues(): Promise<CogmanQueues> {
+    return this.inspector.queues();
+  }
+
+  private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
+    const status = await (runAt
+      ? this.dispatcher.schedule(task, runAt)
+      : this.dispatcher.dispatch(task));
+    this.metrics?.taskSent(task.name, task.priority);
+    return status;
   }
 
   /** The latest attempt of the task that `taskId` is an attempt of. */
@@ -192,6 +279,20 @@ function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatu
     runAt: runAt ?? null,
     updatedAt: new Date(),
   };
+}
+
+/** An attempt to publish again, rebuilt from its record (the archive keeps no settings). */
+function envelopeOf(record: TaskRecord): TaskEnvelope {
+  const {
+    payload,
+    status: _s,
+    failError: _f,
+    duration: _d,
+    runAt: _r,
+    updatedAt: _u,
+    ...info
+  } = record;
+  return { ...info, payload: encodePayload(payload) };
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */

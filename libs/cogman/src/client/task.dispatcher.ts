@@ -12,6 +12,8 @@ const DEFERRABLE = { deferrable: true } as const;
 export interface DispatchOptions {
   /** Do nothing if the attempt with this id was cancelled (see TaskStatusChange). */
   unlessCancelled?: string;
+  /** The caller has recorded the attempt already (`initiated`, with its description). */
+  recorded?: boolean;
 }
 
 /**
@@ -37,7 +39,7 @@ export class TaskDispatcher {
    */
   dispatch(task: TaskEnvelope, options: DispatchOptions = {}): Promise<TaskStatus> {
     return this.track(async () => {
-      if (!options.unlessCancelled) return this.publish(task, { recorded: false });
+      if (!options.unlessCancelled) return this.publish(task, { recorded: !!options.recorded });
       const created = await this.recordInitiated(task, options.unlessCancelled);
       // Vetoed (its previous attempt was cancelled) or already finished: nothing to publish.
       if (!created.applied && isFinished(created.previous)) return created.previous!;

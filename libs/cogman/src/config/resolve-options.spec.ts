@@ -40,6 +40,7 @@ describe('resolveCogmanOptions', () => {
       offlineBufferSize: 10_000,
       namespace: '',
       archiveBufferSize: 100_000,
+      restApiKey: undefined,
     });
     expect(Object.keys(COGMAN_DEFAULTS).length).toBe(16);
   });
@@ -98,12 +99,23 @@ describe('resolveCogmanOptions', () => {
     ['archiveBufferSize', { ...base, archiveBufferSize: 0 }, 'from 1 to 10000000'],
     ['archiveBufferSize', { ...base, archiveBufferSize: 2.5 }, 'expected an integer'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
+    ['restApiKey', { ...base, restApiKey: 'short' }, '16 to 512 printable'],
+    ['restApiKey', { ...base, restApiKey: 'with a space in the key' }, 'printable ASCII'],
+    ['restApiKey', { ...base, restApiKey: 1234567890123456 }, 'printable ASCII'],
   ])('rejects a bad %s, naming it and its value', (option, options, reason) => {
     const error = errorOf(options);
     expect(error.option).toBe(option);
     expect(error.code).toBe('COGMAN_OPTIONS_INVALID');
     expect(error.message).toContain(`"${option}"`);
     expect(error.message).toContain(reason);
+  });
+
+  it('keeps an API key, and never shows a rejected one', () => {
+    const key = 'k3y-0f-the-rest-api';
+    expect(resolveCogmanOptions({ ...base, restApiKey: key }).restApiKey).toBe(key);
+    const error = errorOf({ ...base, restApiKey: 'secret key 42 here' });
+    expect(error.message).not.toContain('secret');
+    expect(error.value).toBe('a string of 18 characters');
   });
 
   it('rejects something that is not an options object', () => {

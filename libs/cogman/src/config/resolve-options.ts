@@ -12,7 +12,11 @@ const URI_SCHEMES = {
 const KNOWN_OPTIONS = new Set<string>([
   ...Object.keys(COGMAN_DEFAULTS),
   ...Object.keys(URI_SCHEMES),
+  'restApiKey',
 ]);
+
+/** Shortest API key accepted: guessing one of 16 random characters is out of reach. */
+export const MIN_API_KEY_LENGTH = 16;
 
 /** Largest timer delay Node accepts (about 24.8 days); longer timeouts would fire at once. */
 export const MAX_TIMEOUT = 2 ** 31 - 1;
@@ -68,6 +72,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),
     archiveBufferSize: positiveInteger('archiveBufferSize', pick('archiveBufferSize'), 10_000_000),
+    restApiKey: apiKey(raw.restApiKey),
   };
 }
 
@@ -127,6 +132,26 @@ function namespace(value: unknown): string {
       'namespace',
       describe(value),
       'expected up to 64 letters, digits, "_" or "-"',
+    );
+  }
+  return value;
+}
+
+/** A key of printable ASCII without spaces; errors never show it. */
+function apiKey(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const shown =
+    typeof value === 'string' ? `a string of ${value.length} characters` : describe(value);
+  if (
+    typeof value !== 'string' ||
+    value.length < MIN_API_KEY_LENGTH ||
+    value.length > 512 ||
+    !/^[\x21-\x7e]+$/.test(value)
+  ) {
+    throw new OptionsInvalidError(
+      'restApiKey',
+      shown,
+      `expected ${MIN_API_KEY_LENGTH} to 512 printable ASCII characters without spaces`,
     );
   }
   return value;

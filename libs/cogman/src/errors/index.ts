@@ -1,5 +1,6 @@
 export { CogmanError } from './cogman.error';
 export { ArchiveBufferFullError } from './archive-buffer-full.error';
+export { ArchiveNotConfiguredError } from './archive-not-configured.error';
 export { ArchiveRecordRefusedError } from './archive-record-refused.error';
 export { ArchiveUnavailableError } from './archive-unavailable.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';

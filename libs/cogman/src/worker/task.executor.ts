@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
@@ -10,6 +10,7 @@ import {
   TaskUnrecoverableError,
   WorkerShutdownError,
 } from '../errors';
+import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog } from '../store/task-log';
 import {
@@ -58,6 +59,7 @@ export class TaskExecutor {
     private readonly store: TaskLog,
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -129,12 +131,15 @@ export class TaskExecutor {
       if (reason instanceof TaskCancelledError) return 'ack';
       if (outcome.ok) {
         await this.record(task, 'success', { duration });
+        this.metrics?.taskProcessed(task.name, task.priority, 'success', duration);
         return 'ack';
       }
       const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
       const failError = errorText(error);
       if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
         await this.record(task, 'failed', { failError, duration });
+        this.metrics?.taskProcessed(task.name, task.priority, 'failed', duration);
+        this.metrics?.taskFailed(task.name, task.priority);
         return 'ack';
       }
       // Publish (or schedule) the next attempt before recording this one as finished: if the
@@ -146,6 +151,8 @@ export class TaskExecutor {
       if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
       else await this.dispatcher.dispatch(next, guard);
       await this.record(task, 'retry', { failError, duration });
+      this.metrics?.taskProcessed(task.name, task.priority, 'retry', duration);
+      this.metrics?.taskRetried(task.name, task.priority);
       return 'ack';
     } finally {
       untrack();
@@ -178,6 +185,7 @@ export class TaskExecutor {
         { taskId, status: 'failed', at: new Date(), task, failError },
         { deferrable: true },
       );
+      if (task) this.metrics?.taskFailed(task.name, task.priority);
     }
     return 'ack';
   }

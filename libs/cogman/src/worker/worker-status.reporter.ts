@@ -1,0 +1,116 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { TaskConsumer } from '../broker/task.consumer';
+import { TaskTopology } from '../broker/task-topology';
+import { RESOLVED_OPTIONS } from '../cogman.constants';
+import type { ResolvedCogmanOptions } from '../config';
+import { COGMAN_REDIS } from '../store/redis-connection';
+import { within } from '../util/within';
+
+/** How often each worker process reports the deliveries it holds. */
+export const WORKER_REPORT_INTERVAL = 2000;
+/** A report not refreshed for this long no longer counts (its worker stopped or died). */
+export const WORKER_REPORT_TTL = 10_000;
+
+/** Redis keys of the worker reports of a namespace. */
+export function workerReportKeys(namespace: string) {
+  const prefix = namespace ? `cogman:${namespace}:` : 'cogman:';
+  return {
+    /** Sorted set: worker id → when its report lapses (ms). */
+    registry: `${prefix}workers`,
+    /** Hash: queue → deliveries held, plus `pid`, `host` and `at`. */
+    report: (workerId: string) => `${prefix}worker:${workerId}`,
+  };
+}
+
+/** Fields of a report that are not queue names. */
+export const WORKER_REPORT_FIELDS = new Set(['pid', 'host', 'at']);
+
+/**
+ * Unacknowledged messages are not visible over AMQP (`checkQueue` counts only ready ones), so
+ * each worker process reports the deliveries it holds per queue in Redis, every
+ * `WORKER_REPORT_INTERVAL`, and the REST API sums the live reports. A report lapses after
+ * `WORKER_REPORT_TTL` and is removed when the worker stops.
+ */
+@Injectable()
+export class WorkerStatusReporter {
+  private readonly logger = new Logger('Cogman:Worker');
+  readonly workerId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  private readonly keys: ReturnType<typeof workerReportKeys>;
+  private timer?: NodeJS.Timeout;
+  private reporting?: Promise<void>;
+  private failing = false;
+
+  constructor(
+    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    private readonly consumer: TaskConsumer,
+    private readonly topology: TaskTopology,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+  ) {
+    this.keys = workerReportKeys(options.namespace);
+  }
+
+  /** Reports now and then every interval (worker processes only). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.report(), WORKER_REPORT_INTERVAL);
+    this.timer.unref();
+    void this.report();
+  }
+
+  /** Stops reporting and removes this worker's report. */
+  async stop(): Promise<void> {
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.reporting;
+    if (this.redis.status !== 'ready') return;
+    const removing = this.redis
+      .multi()
+      .del(this.keys.report(this.workerId))
+      .zrem(this.keys.registry, this.workerId)
+      .exec();
+    await within(removing, this.options.requestTimeout, () => undefined).catch(() => {});
+  }
+
+  private report(): Promise<void> {
+    // One report at a time; while Redis is away, reports are skipped rather than queued.
+    if (this.reporting || this.redis.status !== 'ready') return Promise.resolve();
+    this.reporting = this.write()
+      .then(() => {
+        if (this.failing) this.logger.log('Reporting in-flight deliveries to Redis again');
+        this.failing = false;
+      })
+      .catch((error: unknown) => {
+        if (!this.failing)
+          this.logger.warn(`Could not report in-flight deliveries: ${String(error)}`);
+        this.failing = true;
+      })
+      .finally(() => (this.reporting = undefined));
+    return this.reporting;
+  }
+
+  private async write(): Promise<void> {
+    const now = Date.now();
+    const held = this.consumer.inFlightByQueue();
+    const fields: Record<string, string | number> = {
+      pid: process.pid,
+      host: hostname(),
+      at: now,
+    };
+    for (const queue of [...this.topology.high, ...this.topology.low]) {
+      fields[queue] = held.get(queue) ?? 0;
+    }
+    const key = this.keys.report(this.workerId);
+    await this.redis
+      .multi()
+      .hset(key, fields)
+      .pexpire(key, WORKER_REPORT_TTL)
+      .zadd(this.keys.registry, now + WORKER_REPORT_TTL, this.workerId)
+      .zremrangebyscore(this.keys.registry, '-inf', now)
+      .pexpire(this.keys.registry, WORKER_REPORT_TTL)
+      .exec();
+  }
+}
