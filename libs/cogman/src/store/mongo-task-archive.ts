@@ -539,13 +539,15 @@ export class MongoTaskArchive implements TaskArchive {
     } else {
       const stored = await this.readMany(
         plans.map((plan) => plan.taskId),
-        { status_rank: 1 },
+        { status_rank: 1, name: 1 },
       );
       const inserts: [string, AnyBulkWriteOperation<TaskDocument>][] = [];
       const updates: [string, AnyBulkWriteOperation<TaskDocument>][] = [];
       for (const plan of plans) {
         const doc = stored.get(plan.taskId);
-        const state: StoredTaskState | null = doc ? { rank: doc.status_rank ?? 0 } : null;
+        const state: StoredTaskState | null = doc
+          ? { rank: doc.status_rank ?? 0, described: doc.name !== undefined }
+          : null;
         const operation = checkedOperation(plan, state);
         if (operation)
           ('insertOne' in operation ? inserts : updates).push([plan.taskId, operation]);

@@ -79,6 +79,13 @@ describe('guardedOperations', () => {
         },
       },
       {
+        // A document a later status created first gets the description it lacks.
+        updateOne: {
+          filter: { _id: task.taskId, name: { $exists: false } },
+          update: { $set: describeFields(task) },
+        },
+      },
+      {
         updateOne: {
           filter: { _id: task.taskId, status_rank: { $lt: 1 } },
           update: { $set: { status: 'initiated', status_rank: 1, updated_at: at(1) } },
@@ -121,13 +128,21 @@ describe('guardedOperations', () => {
 });
 
 describe('checkedOperation', () => {
+  it('describes a document a later status created first, though its status does not move', () => {
+    const [plan] = planTaskChanges([change('queued', 1, { task })]);
+    expect(checkedOperation(plan, { rank: 3, described: false })).toEqual({
+      updateOne: { filter: { _id: task.taskId }, update: { $set: describeFields(task) } },
+    });
+    expect(checkedOperation(plan, { rank: 3, described: true })).toBeNull();
+  });
+
   it('merges the changes that move the task past its stored rank into one update by _id', () => {
     const [plan] = planTaskChanges([
       change('queued', 1),
       change('in_progress', 2),
       change('retry', 3, { failError: 'boom', duration: 4 }),
     ]);
-    expect(checkedOperation(plan, { rank: 2 })).toEqual({
+    expect(checkedOperation(plan, { rank: 2, described: true })).toEqual({
       updateOne: {
         filter: { _id: task.taskId },
         update: {
@@ -145,7 +160,7 @@ describe('checkedOperation', () => {
 
   it('writes nothing when the stored status is already as far (a late queued)', () => {
     const [plan] = planTaskChanges([change('queued', 1), change('in_progress', 2)]);
-    expect(checkedOperation(plan, { rank: 4 })).toBeNull();
+    expect(checkedOperation(plan, { rank: 4, described: true })).toBeNull();
   });
 
   it('inserts a missing document with what describes it and its status', () => {
@@ -168,10 +183,10 @@ describe('checkedOperation', () => {
   it('sets a lease while the task has not gone past the change that carries it', () => {
     const lease = { owner: 'p2', until: at(100) };
     const [plan] = planTaskChanges([change('initiated', 1, { lease })]);
-    expect(checkedOperation(plan, { rank: 1 })).toMatchObject({
+    expect(checkedOperation(plan, { rank: 1, described: true })).toMatchObject({
       updateOne: { update: { $set: { owner: 'p2', lease_until: at(100) } } },
     });
-    expect(checkedOperation(plan, { rank: 2 })).toBeNull();
+    expect(checkedOperation(plan, { rank: 2, described: true })).toBeNull();
   });
 });
 

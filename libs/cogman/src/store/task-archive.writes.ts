@@ -47,6 +47,8 @@ export function planTaskChanges(changes: readonly TaskStatusChange[]): TaskChang
 /** Where the task stood before a batch, as far as the writer knows. */
 export interface StoredTaskState {
   rank: number;
+  /** Whether the document has the attempt's description (a later status may come first). */
+  described: boolean;
 }
 
 /**
@@ -57,6 +59,16 @@ export interface StoredTaskState {
  */
 export function guardedOperations(plan: TaskChangePlan): AnyBulkWriteOperation<TaskDocument>[] {
   const operations: AnyBulkWriteOperation<TaskDocument>[] = [insertion(plan)];
+  if (plan.first.task) {
+    // A document a later status created first (a worker's change can overtake its producer's)
+    // gets the description it lacks, whatever its status: like HSETNX in the Redis log.
+    operations.push({
+      updateOne: {
+        filter: { _id: plan.taskId, name: { $exists: false } },
+        update: { $set: describeFields(plan.first.task) },
+      },
+    });
+  }
   for (const action of plan.actions) {
     if (action.status) {
       operations.push({
@@ -96,6 +108,11 @@ export function checkedOperation(
   const set: Partial<TaskDocument> = {};
   let rank = stored?.rank ?? 0;
   let changed = false;
+  if (stored && !stored.described && plan.first.task) {
+    // Created first by a later status (a worker's change can overtake its producer's).
+    Object.assign(set, describeFields(plan.first.task));
+    changed = true;
+  }
   for (const action of plan.actions) {
     if (action.status && action.rank > rank) {
       rank = action.rank;

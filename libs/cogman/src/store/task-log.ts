@@ -70,7 +70,7 @@ export class TaskLog {
     return this.waiting.size;
   }
 
-  /** Records a change in Redis, and in the archive if it applied there. */
+  /** Records a change in Redis, and in the archive if it applied there (or describes the task). */
   async record(change: TaskStatusChange, options: RecordOptions = {}): Promise<TaskStatusResult> {
     if (!options.deferrable) {
       return this.archiveIfApplied(change, await this.store.record(change), options);
@@ -118,7 +118,9 @@ export class TaskLog {
     result: TaskStatusResult,
     { durable = false }: RecordOptions,
   ): Promise<TaskStatusResult> {
-    if (this.archive && result.applied) {
+    // A change that did not apply still carries the attempt's description, which the archive
+    // may lack (a worker's change can overtake its producer's).
+    if (this.archive && (result.applied || change.task)) {
       const archiving = this.archive.write(change);
       if (durable) await archiving;
       else archiving.catch(() => {});

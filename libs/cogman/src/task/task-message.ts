@@ -83,13 +83,15 @@ export function decodePayload(payload: EncodedPayload): unknown {
 
 /**
  * The message that carries one attempt. Headers that would say the default (first attempt, its
- * own original) are left out: fewer bytes to encode and decode on every message.
+ * own original, no settings) are left out: fewer bytes to encode and decode on every message.
  */
 export function toMessage(task: TaskEnvelope): { content: Buffer; options: Options.Publish } {
   const headers: Record<string, string | number> = {
     ...task.headers,
     [TASK_HEADERS.name]: task.name,
     [TASK_HEADERS.id]: task.taskId,
+    // The AMQP timestamp has seconds only; the record's creation time is in milliseconds.
+    [TASK_HEADERS.createdAt]: task.createdAt.getTime(),
   };
   if (task.attempt !== 1) headers[TASK_HEADERS.attempt] = task.attempt;
   if (task.originalTaskId !== task.taskId) {
@@ -148,7 +150,7 @@ export function fromDelivery(msg: ConsumeMessage, priority: TaskPriority): Decod
       name,
     };
   }
-  // Creation time: the header (older messages), else the AMQP timestamp (seconds), else now.
+  // Creation time: the header, else the AMQP timestamp (seconds), else now.
   const stamp = integer(msg.properties.timestamp);
   const createdAt =
     integer(headers[TASK_HEADERS.createdAt]) ?? (stamp === undefined ? undefined : stamp * 1000);
