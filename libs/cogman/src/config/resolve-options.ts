@@ -95,10 +95,31 @@ function uri(raw: Record<string, unknown>, option: keyof typeof URI_SCHEMES, req
     );
   }
   // MongoDB URIs may list several hosts, which WHATWG URLs cannot parse.
-  if (option !== 'mongoUri' && !hasHost(value)) {
+  const problem = option === 'mongoUri' ? mongoUriProblem(value) : !hasHost(value) && 'host';
+  if (problem === 'host') {
     throw new OptionsInvalidError(option, describe(value), 'is not a valid URI with a host');
   }
+  if (problem === 'database') {
+    throw new OptionsInvalidError(
+      option,
+      describe(value),
+      'names an invalid database (at most 64 characters, none of /\\. "$*<>:|?)',
+    );
+  }
   return value;
+}
+
+/** What is wrong with a MongoDB URI's hosts or database, which the driver reports only later. */
+function mongoUriProblem(value: string): 'host' | 'database' | undefined {
+  const match = /^mongodb(?:\+srv)?:\/\/(?:[^@/?]*@)?([^/?]*)(?:\/([^?]*))?/i.exec(value);
+  if (!match?.[1]) return 'host';
+  let database: string;
+  try {
+    database = decodeURIComponent(match[2] ?? '');
+  } catch {
+    return 'database';
+  }
+  return /[/\\. "$*<>:|?]/.test(database) || database.length > 64 ? 'database' : undefined;
 }
 
 function hasHost(value: string): boolean {
