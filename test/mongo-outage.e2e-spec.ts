@@ -11,7 +11,8 @@ import {
 import { TASK_INDEXES } from '../libs/cogman/src/store/task.schema';
 import { startApp } from './support/app';
 import { CapturedLogs } from './support/logs';
-import { OwnFerretDb, openMongo, withDatabase } from './support/mongo';
+import { IsolatedFerretDB } from './support/chaos';
+import { openMongo, withDatabase } from './support/mongo';
 import { cleanUp, uniqueNamespace } from './support/services';
 import { waitFor } from './support/wait';
 
@@ -30,13 +31,13 @@ class WorkHandler implements CogmanTaskHandler {
  * is never touched.
  */
 describe('Cogman while MongoDB is unreachable', () => {
-  let ferret: OwnFerretDb;
+  const ferret = new IsolatedFerretDB();
   const namespaces: string[] = [];
   const apps: INestApplicationContext[] = [];
   const clients: mongo.MongoClient[] = [];
 
   beforeAll(async () => {
-    ferret = await OwnFerretDb.create();
+    await ferret.reserve();
   });
 
   afterAll(async () => {
@@ -45,7 +46,7 @@ describe('Cogman while MongoDB is unreachable', () => {
       for (const client of clients) await client.close();
       for (const namespace of namespaces) await cleanUp(namespace);
     } finally {
-      await ferret?.destroy();
+      await ferret.stop();
     }
   });
 
@@ -88,7 +89,7 @@ describe('Cogman while MongoDB is unreachable', () => {
   }
 
   it('boots and runs tasks with MongoDB down, then archives them once it is up', async () => {
-    expect(ferret.running).toBe(false);
+    expect(ferret.pid).toBeUndefined();
     const { client, logs } = await boot('mongo-down-at-boot', {});
     expect(client.services().mongo).toEqual({ uri: ferret.uri, connected: false });
 
@@ -142,7 +143,7 @@ describe('Cogman while MongoDB is unreachable', () => {
       })) === sent.length;
     await waitFor('the first tasks to be archived', () => archivedSuccess(before));
 
-    await ferret.stop();
+    await ferret.kill();
     const during = await sendAndRun(client, 30);
     await waitFor('the archive to notice', () => client.services().mongo?.connected === false, {
       timeout: 60_000,
@@ -168,7 +169,7 @@ describe('Cogman while MongoDB is unreachable', () => {
   });
 
   it('holds at most archiveBufferSize changes while MongoDB is down, warning once and counting the rest', async () => {
-    await ferret.stop();
+    await ferret.kill();
     const { client, logs } = await boot('mongo-buffer', {
       database: 'buffer',
       archiveBufferSize: 40,

@@ -37,6 +37,12 @@ export class IsolatedFerretDB {
     return this.server?.running ? this.server.pid : undefined;
   }
 
+  /** Picks its port without starting it: a URI to give an application before FerretDB is up. */
+  async reserve(): Promise<string> {
+    this.port ||= await freePort();
+    return this.uri;
+  }
+
   /** Starts FerretDB and waits until it answers a ping. */
   async start(): Promise<void> {
     if (this.server?.running) return;
