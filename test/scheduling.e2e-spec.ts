@@ -121,6 +121,19 @@ describe('Delayed tasks, backoff and timeouts', () => {
     }
   });
 
+  it('keeps a task delayed beyond redisTtl until it is due, and runs it', async () => {
+    const ns = namespace('delay-ttl');
+    const client = await app({ namespace: ns, redisTtl: 1000 });
+    const later = await client.sendTask({ name: 'stamp', delay: 3000 });
+    expect(later.status).toBe('scheduled');
+    const key = `cogman:${ns}:task:${later.taskId}`;
+    // Its record lives until it is due, and redisTtl after that.
+    expect(await redis.pttl(key)).toBeGreaterThan(3000);
+    const [record] = await finished(client, [later.taskId]);
+    expect(starts.get(later.taskId)![0]).toBeGreaterThanOrEqual(later.runAt!.getTime());
+    expect(record.status).toBe('success');
+  });
+
   it('publishes each of many delayed tasks once with two scheduler processes', async () => {
     const ns = namespace('two-schedulers');
     const producer = await app({ namespace: ns, startWorker: false, startScheduler: false }, false);

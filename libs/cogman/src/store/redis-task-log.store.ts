@@ -28,7 +28,8 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
 /**
  * Applies status changes, each in one step, so concurrent writers never lose an update:
  * descriptive fields are only added when missing (HSETNX), the status and its fields only when
- * the status moves forward, the schedule follows the status, and the TTL is set in the same step.
+ * the status moves forward, the schedule follows the status, and the TTL is set in the same step
+ * (for a scheduled attempt, counted from its due time).
  * The changes made in one tick of the event loop travel together, in one call.
  *
  * No KEYS: the keys are named from the prefix (the script touches as many task hashes as there are
@@ -73,7 +74,13 @@ while i <= #ARGV do
         redis.call('ZREM', prefix .. 'scheduled:claimed', id)
       end
     end
-    redis.call('PEXPIRE', key, ttl)
+    -- A scheduled attempt is kept until it is due, and the TTL after that.
+    local keep = tonumber(ttl)
+    if redis.call('HGET', key, 'status') == 'scheduled' then
+      local due = tonumber(redis.call('HGET', key, 'runAt'))
+      if due then keep = math.max(keep, math.floor(due - tonumber(updatedAt) + keep)) end
+    end
+    redis.call('PEXPIRE', key, keep)
     out[#out + 1] = applied
     out[#out + 1] = previous or ''
     out[#out + 1] = redis.call('HEXISTS', key, 'task')
