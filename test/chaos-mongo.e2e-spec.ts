@@ -248,6 +248,51 @@ describe('Chaos with the MongoDB archive', () => {
     expect([...runs.values()].filter((count) => count !== 1)).toEqual([]);
   });
 
+  it('schedules again, from the archive, the delayed tasks Redis lost in a restart', async () => {
+    namespace = harness.namespace('chaos-schedule-restore');
+    const db = mongoUri(database('schedule'));
+    const isolated = await chaos.redis();
+    const client = (
+      await harness.app({ namespace, amqpUri: broker.uri, redisUri: isolated.uri, mongoUri: db }, [
+        CountRuns,
+      ])
+    ).get(CogmanClient);
+    await waitFor('the archive to connect', () => client.services().mongo?.connected);
+    const sent = await client.sendTasks(
+      Array.from({ length: 50 }, () => ({ name: 'work', delay: 10_000 })),
+    );
+    expect(new Set(sent.map((task) => task.status))).toEqual(new Set(['scheduled']));
+    const archive = startArchive(db);
+    try {
+      await waitFor(
+        'the archive to hold the scheduled tasks',
+        async () => (await archive.archive.list({ status: ['scheduled'], limit: 1 })).total === 50,
+        { timeout: 60_000, interval: 250 },
+      );
+    } finally {
+      await archive.close();
+    }
+
+    // Redis restarts without persistence: the records and the schedule are gone.
+    await isolated.restart();
+    const ids = sent.map((task) => task.taskId);
+    await waitFor('every task to run', async () => (await runCounts(ids)).size === ids.length, {
+      timeout: 60_000,
+      interval: 250,
+    });
+    const runs = await runCounts(ids);
+    const duplicated = [...runs.values()].filter((count) => count > 1).length;
+    console.log(
+      `Redis restarted without its data while 50 tasks were scheduled (MongoDB on): sent 50, processed ${runs.size}, duplicated ${duplicated}, lost ${ids.length - runs.size}`,
+    );
+    expect(duplicated).toBe(0);
+    const records = await Promise.all(ids.map((id) => client.getTask(id)));
+    for (const [i, record] of records.entries()) {
+      expect(record?.status).toBe('success');
+      expect(record!.updatedAt.getTime()).toBeGreaterThanOrEqual(sent[i].runAt!.getTime());
+    }
+  });
+
   it('loses nothing and archives every final status when MongoDB restarts mid-stream', async () => {
     namespace = harness.namespace('chaos-mongo-restart');
     const ferret: IsolatedFerretDB = await chaos.ferretdb();

@@ -410,6 +410,38 @@ describe('MongoTaskArchive on a MongoDB-compatible server (FerretDB)', () => {
     });
   });
 
+  it('pages through the scheduled tasks in id order, each ready to schedule again', async () => {
+    const { archive } = await open(mongoUri(database('scheduled')));
+    const runAt = new Date(Date.now() + 60_000);
+    const scheduled = Array.from(
+      { length: 7 },
+      (_, i) => buildTask({ name: 'later', payload: { i }, retry: 2 }).task,
+    );
+    await Promise.all(scheduled.map((task) => archive.write(change(task, 'scheduled', { runAt }))));
+    // Not scheduled (any more): published, or cancelled.
+    const published = buildTask({ name: 'later' }).task;
+    await archive.write(change(published, 'scheduled', { runAt }));
+    await archive.write(change(published, 'queued'));
+    const cancelled = buildTask({ name: 'later' }).task;
+    await archive.write(change(cancelled, 'scheduled', { runAt }));
+    await archive.write(change(cancelled, 'cancelled'));
+
+    const pages: string[][] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await archive.scheduledTasks(after, 3);
+      pages.push(page.map(({ task }) => task.taskId));
+      for (const { task, runAt: due } of page) {
+        expect(task).toEqual(scheduled.find((sent) => sent.taskId === task.taskId));
+        expect(due).toEqual(runAt);
+      }
+      if (page.length < 3) break;
+      after = page[page.length - 1].task.taskId;
+    }
+    expect(pages.map((page) => page.length)).toEqual([3, 3, 1]);
+    expect(pages.flat()).toEqual(scheduled.map((task) => task.taskId).sort());
+  });
+
   describe('leases', () => {
     let a: OpenArchive['archive'];
     let b: OpenArchive['archive'];

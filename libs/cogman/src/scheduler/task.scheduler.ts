@@ -1,9 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { TaskPublisher } from '../broker/task.publisher';
 import { TaskDispatcher } from '../client/task.dispatcher';
 import { RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
+import { TASK_ARCHIVE, type TaskArchive } from '../store/task-archive';
 import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
 import type { TaskStatus } from '../task';
 import { within } from '../util/within';
@@ -17,6 +18,10 @@ const BATCH = 500;
  * Publishes delayed tasks (and delayed retries) when they are due. Any number of processes may
  * run it: each due task is claimed atomically in Redis by one of them, and a claim its process
  * did not see through (it died) lapses and the task is due again.
+ *
+ * With the MongoDB archive, the schedule survives a loss of Redis's data: at start and after
+ * every reconnection to Redis, the tasks the archive holds as scheduled and Redis no longer knows
+ * are put back on the schedule.
  */
 @Injectable()
 export class TaskScheduler {
@@ -26,12 +31,15 @@ export class TaskScheduler {
   private running = false;
   /** How long a claim holds: longer than a publish can take (it gives up after requestTimeout). */
   private readonly lease: number;
+  /** The store's connection count at the last restore from the archive. */
+  private restoredAt = 0;
 
   constructor(
     @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
     private readonly dispatcher: TaskDispatcher,
     private readonly publisher: TaskPublisher,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
   ) {
     this.lease = Math.max(1000, 3 * options.requestTimeout);
   }
@@ -81,6 +89,18 @@ export class TaskScheduler {
 
   /** Publishes what is due; true when a full batch was taken (more may be waiting). */
   private async publishDue(): Promise<boolean> {
+    if (this.archive?.connected && this.store.available) {
+      const connections = this.store.connections;
+      if (connections !== this.restoredAt) {
+        try {
+          await this.restore(this.archive);
+          this.restoredAt = connections;
+        } catch (error) {
+          // Tried again on the next check; what Redis holds is published meanwhile.
+          this.logger.warn(`Could not restore the schedule from MongoDB: ${String(error)}`);
+        }
+      }
+    }
     // While the broker or Redis is unreachable, due tasks stay on the schedule.
     if (!this.publisher.connected || !this.store.available) return false;
     const due = await this.store.claimDue(new Date(), BATCH, this.lease);
@@ -93,6 +113,35 @@ export class TaskScheduler {
       ),
     );
     return due.length === BATCH;
+  }
+
+  /** Puts back on the schedule the archived scheduled tasks that Redis does not know. */
+  private async restore(archive: TaskArchive): Promise<void> {
+    let restored = 0;
+    for (let after: string | null = null; ;) {
+      const page = await archive.scheduledTasks(after, BATCH);
+      const known = await Promise.all(page.map(({ task }) => this.store.get(task.taskId)));
+      const lost = page.filter((_, i) => known[i] === null);
+      await Promise.all(
+        lost.map(({ task, runAt }) =>
+          this.store.record({
+            taskId: task.taskId,
+            status: 'scheduled',
+            at: new Date(),
+            task,
+            runAt,
+          }),
+        ),
+      );
+      restored += lost.length;
+      if (page.length < BATCH) break;
+      after = page[page.length - 1].task.taskId;
+    }
+    if (restored > 0) {
+      this.logger.warn(
+        `Redis did not hold ${restored} scheduled task(s) that MongoDB did; they are scheduled again`,
+      );
+    }
   }
 
   private async promote(taskId: string): Promise<TaskStatus> {

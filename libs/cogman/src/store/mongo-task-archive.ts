@@ -16,6 +16,7 @@ import { isTaskStatus, type TaskEnvelope, type TaskRecord } from '../task';
 import { mongoConnectOptions } from './mongo-connection';
 import {
   TASK_LIST_MAX_LIMIT,
+  type ScheduledTask,
   type TaskArchive,
   type TaskCountBucket,
   type TaskCountQuery,
@@ -278,6 +279,23 @@ export class MongoTaskArchive implements TaskArchive {
       if (task && task.status === 'initiated') claimed.push(toTaskEnvelope(task));
     }
     return claimed;
+  }
+
+  async scheduledTasks(after: string | null, limit: number): Promise<ScheduledTask[]> {
+    checkPositiveInteger('limit', limit, TASK_LIST_MAX_LIMIT);
+    this.assertAvailable();
+    const filter: Record<string, unknown> = { status: { $eq: 'scheduled' } };
+    if (after !== null) filter._id = { $gt: String(after) };
+    const docs = await this.tasks
+      .find(filter)
+      .sort({ _id: 1 })
+      .limit(limit)
+      .lean<StoredTaskDocument[]>();
+    return docs.flatMap((doc) =>
+      doc.run_at && doc.name !== undefined
+        ? [{ task: toTaskEnvelope(doc), runAt: doc.run_at }]
+        : [],
+    );
   }
 
   /**

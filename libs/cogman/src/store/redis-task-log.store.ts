@@ -141,6 +141,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   private batch: Pending[] = [];
   private readonly claimDueScript: Command<string[]>;
   private readonly claimOneScript: Command<number>;
+  connections = 0;
 
   constructor(
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
@@ -152,6 +153,8 @@ export class RedisTaskLogStore implements TaskLogStore {
     this.recordScript = script(redis, 'cogmanRecordAll', 0, RECORD_SCRIPT);
     this.claimDueScript = script(redis, 'cogmanClaimDue', 2, CLAIM_DUE_SCRIPT);
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
+    if (redis.status === 'ready') this.connections++;
+    redis.on('ready', () => this.connections++);
   }
 
   get available(): boolean {

@@ -67,6 +67,11 @@ export interface TaskArchive {
    * the ids it still owns (a task taken over after a lapsed lease is no longer its own).
    */
   renewLease(owner: string, taskIds: string[], leaseMs: number): Promise<string[]>;
+  /**
+   * Tasks the archive holds as `scheduled`, in task id order after `after` (exclusive), at most
+   * `limit`: what the schedule in Redis should hold, for restoring it after Redis lost its data.
+   */
+  scheduledTasks(after: string | null, limit: number): Promise<ScheduledTask[]>;
   /** Whether the archive answers now. */
   readonly connected: boolean;
   /** Changes waiting to be written. */
@@ -77,6 +82,12 @@ export interface TaskArchive {
   start(): void;
   /** Stops writing; changes still waiting are given up (their `write` promises reject). */
   close(): Promise<void>;
+}
+
+/** An attempt waiting for its due time. */
+export interface ScheduledTask {
+  task: TaskEnvelope;
+  runAt: Date;
 }
 
 export const TASK_ARCHIVE = Symbol('cogman:task-archive');

@@ -50,6 +50,8 @@ export interface StoredTask {
 export interface TaskLogStore {
   /** Whether the store is connected now (writes to a disconnected store wait for it). */
   readonly available: boolean;
+  /** How many times the store has connected: a new connection may find its data gone. */
+  readonly connections: number;
   record(change: TaskStatusChange): Promise<TaskStatusResult>;
   get(taskId: string): Promise<TaskRecord | null>;
   /** The record and the attempt needed to publish it. */

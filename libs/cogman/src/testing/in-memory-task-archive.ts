@@ -2,6 +2,7 @@ import { TASK_STATUSES, type TaskEnvelope, type TaskRecord, type TaskStatus } fr
 import { InMemoryTaskLogStore } from './in-memory-task-log.store';
 import {
   TASK_LIST_MAX_LIMIT,
+  type ScheduledTask,
   type TaskArchive,
   type TaskCountBucket,
   type TaskCountQuery,
@@ -117,6 +118,17 @@ export class InMemoryTaskArchive implements TaskArchive {
 
   claimOrphans(): Promise<TaskEnvelope[]> {
     return Promise.resolve([]);
+  }
+
+  async scheduledTasks(after: string | null, limit: number): Promise<ScheduledTask[]> {
+    this.check();
+    await Promise.resolve();
+    return [...this.log.tasks.values()]
+      .filter(({ record }) => record.status === 'scheduled' && record.runAt)
+      .filter(({ record }) => after === null || record.taskId > after)
+      .sort((a, b) => (a.record.taskId < b.record.taskId ? -1 : 1))
+      .slice(0, limit)
+      .map(({ record, task }) => ({ task, runAt: record.runAt! }));
   }
 
   renewLease(_owner: string, taskIds: string[]): Promise<string[]> {

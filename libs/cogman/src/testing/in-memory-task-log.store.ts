@@ -14,6 +14,8 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   readonly schedule = new Map<string, number>();
   readonly claims = new Map<string, number>();
   available = true;
+  /** Bump it to stand for a reconnection (after which Redis may have lost its data). */
+  connections = 1;
   private readonly undescribed = new Set<string>();
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
