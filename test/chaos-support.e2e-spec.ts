@@ -113,6 +113,9 @@ describe('Chaos support (isolated services, TCP proxy, teardown)', () => {
       await channel.assertQueue(queue, { durable: true });
       channel.sendToQueue(queue, Buffer.from('confirmed'), { persistent: true });
       await channel.waitForConfirms();
+      // A confirm means the message is on disk; the queue's declaration is in Mnesia, whose log
+      // may not be on disk yet (a full CI run once lost the queue to the kill). Flush it first.
+      expect(await broker.ctl('eval', 'mnesia:sync_log().')).toContain('ok');
       const lost = closed(connection);
       const before = broker.pid!;
 
