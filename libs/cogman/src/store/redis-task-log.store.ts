@@ -76,8 +76,8 @@ while i <= #ARGV do
     end
     -- A scheduled attempt is kept until it is due, and the TTL after that.
     local keep = tonumber(ttl)
-    if redis.call('HGET', key, 'status') == 'scheduled' then
-      local due = tonumber(redis.call('HGET', key, 'runAt'))
+    if (applied == 1 and status or previous) == 'scheduled' then
+      local due = (applied == 1 and tonumber(runAt)) or tonumber(redis.call('HGET', key, 'runAt'))
       if due then keep = math.max(keep, math.floor(due - tonumber(updatedAt) + keep)) end
     end
     redis.call('PEXPIRE', key, keep)
