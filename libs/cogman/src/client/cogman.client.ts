@@ -20,6 +20,7 @@ import {
 import { TaskLog } from '../store/task-log';
 import {
   encodePayload,
+  envelopeOf,
   isFinished,
   isReservedHeader,
   newTaskId,
@@ -279,20 +280,6 @@ function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatu
     runAt: runAt ?? null,
     updatedAt: new Date(),
   };
-}
-
-/** An attempt to publish again, rebuilt from its record (the archive keeps no settings). */
-function envelopeOf(record: TaskRecord): TaskEnvelope {
-  const {
-    payload,
-    status: _s,
-    failError: _f,
-    duration: _d,
-    runAt: _r,
-    updatedAt: _u,
-    ...info
-  } = record;
-  return { ...info, payload: encodePayload(payload) };
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */

@@ -1,6 +1,6 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import { TaskInvalidError } from '../errors';
-import type { BackoffPolicy, TaskInfo, TaskPriority } from './task.interfaces';
+import type { BackoffPolicy, TaskInfo, TaskPriority, TaskRecord } from './task.interfaces';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const BINARY_CONTENT_TYPE = 'application/octet-stream';
@@ -72,6 +72,23 @@ export function encodePayload(payload: unknown): EncodedPayload {
     throw new TaskInvalidError('payload', `cannot be serialised to JSON (${typeof payload})`);
   }
   return { contentType: JSON_CONTENT_TYPE, body: Buffer.from(text) };
+}
+
+/**
+ * An attempt to publish again, rebuilt from its record. A record carries no timeout or backoff:
+ * the attempt gets its handler's.
+ */
+export function envelopeOf(record: TaskRecord): TaskEnvelope {
+  const {
+    payload,
+    status: _s,
+    failError: _f,
+    duration: _d,
+    runAt: _r,
+    updatedAt: _u,
+    ...info
+  } = record;
+  return { ...info, payload: encodePayload(payload) };
 }
 
 /** Turns bytes back into the payload a handler receives; throws on malformed JSON. */

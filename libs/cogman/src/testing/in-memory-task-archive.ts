@@ -1,4 +1,10 @@
-import { TASK_STATUSES, type TaskEnvelope, type TaskRecord, type TaskStatus } from '../task';
+import {
+  TASK_STATUSES,
+  envelopeOf,
+  type TaskEnvelope,
+  type TaskRecord,
+  type TaskStatus,
+} from '../task';
 import { InMemoryTaskLogStore } from './in-memory-task-log.store';
 import {
   TASK_LIST_MAX_LIMIT,
@@ -36,19 +42,7 @@ export class InMemoryTaskArchive implements TaskArchive {
   /** Adds records as they are (for specs that need many tasks at given dates). */
   seed(...records: TaskRecord[]): void {
     for (const record of records) {
-      const {
-        payload: _payload,
-        status: _s,
-        failError: _f,
-        duration: _d,
-        runAt: _r,
-        updatedAt: _u,
-        ...info
-      } = record;
-      const task: TaskEnvelope = {
-        ...info,
-        payload: { contentType: 'application/json', body: Buffer.from('null') },
-      };
+      const task = envelopeOf(record);
       this.log.tasks.set(record.taskId, { record: { ...record }, task });
     }
   }
