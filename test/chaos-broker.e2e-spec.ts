@@ -1,16 +1,13 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CogmanClient,
-  TaskHandler,
-  type CogmanTaskHandler,
-  type TaskContext,
-} from '@cogman/nestjs';
+import { CogmanClient } from '@cogman/nestjs';
 import { startApp } from './support/app';
 import {
   ChaosServices,
+  CountStreamRuns,
   describeStream,
   runStream,
+  streamRuns,
   type IsolatedRabbitMQ,
   type IsolatedRedis,
   type TcpProxy,
@@ -18,19 +15,13 @@ import {
 import { uniqueNamespace } from './support/services';
 import { waitFor } from './support/wait';
 
-/** Runs of each task id (producer and worker are one application here). */
-const runs = new Map<string, number>();
-
-@TaskHandler('chaos')
-class CountRuns implements CogmanTaskHandler {
-  async handle(_payload: unknown, ctx: TaskContext) {
-    runs.set(ctx.task.taskId, (runs.get(ctx.task.taskId) ?? 0) + 1);
-    // A little work, so that some tasks are running when the broker goes.
-    await delay(2);
-  }
-}
-
-const STREAM = { task: 'chaos', total: 2000, rate: 250, inFlight: 50, runs: () => runs } as const;
+const STREAM = {
+  task: 'chaos',
+  total: 2000,
+  rate: 250,
+  inFlight: 50,
+  runs: () => streamRuns,
+} as const;
 
 describe('Chaos: the broker goes away while tasks stream in (producer and worker running)', () => {
   const chaos = new ChaosServices();
@@ -60,7 +51,7 @@ describe('Chaos: the broker goes away while tasks stream in (producer and worker
         redisUri: redis.uri,
         requestTimeout: 2000,
       },
-      [CountRuns],
+      [CountStreamRuns],
     );
     return app.get(CogmanClient);
   }

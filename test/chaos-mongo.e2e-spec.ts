@@ -20,7 +20,7 @@ import { testHarness } from './support/harness';
 import { dropDatabase, mongoUri, openMongo, withDatabase } from './support/mongo';
 import { openRedis, queueNames, uniqueNamespace } from './support/services';
 import { deferred, waitFor } from './support/wait';
-import { stopWorkerProcess } from './support/worker-process';
+import { runCounts, runsKey, stopWorkerProcess } from './support/worker-process';
 
 let redis: Redis;
 let namespace = '';
@@ -29,14 +29,14 @@ let namespace = '';
 @TaskHandler('work')
 class CountRuns implements CogmanTaskHandler {
   async handle(_payload: unknown, ctx: TaskContext) {
-    await redis.incr(`test:${namespace}:runs:${ctx.task.taskId}`);
+    await redis.incr(runsKey(namespace, ctx.task.taskId));
   }
 }
 
 /** Handlers that hold their slot until the spec lets them go: tasks that stay in progress. */
 const release = deferred();
 async function holdSlot(ctx: TaskContext): Promise<void> {
-  await redis.incr(`test:${namespace}:runs:${ctx.task.taskId}`);
+  await redis.incr(runsKey(namespace, ctx.task.taskId));
   await release.promise;
 }
 
@@ -56,11 +56,7 @@ class HoldWork implements CogmanTaskHandler {
   }
 }
 
-async function runCounts(ids: string[]): Promise<Map<string, number>> {
-  if (ids.length === 0) return new Map();
-  const counts = await redis.mget(ids.map((id) => `test:${namespace}:runs:${id}`));
-  return new Map(ids.flatMap((id, i) => (counts[i] ? [[id, Number(counts[i])]] : [])));
-}
+const countRuns = (ids: string[]) => runCounts(redis, namespace, ids);
 
 describe('Chaos with the MongoDB archive', () => {
   const chaos = new ChaosServices();
@@ -128,7 +124,7 @@ describe('Chaos with the MongoDB archive', () => {
     await harness.app({ ...options, startWorker: false });
     await harness.app(options, [CountRuns]);
     const ids = sent.map(([taskId]) => taskId);
-    await waitFor('every task to run', async () => (await runCounts(ids)).size === ids.length, {
+    await waitFor('every task to run', async () => (await countRuns(ids)).size === ids.length, {
       timeout: 60_000,
       interval: 250,
     });
@@ -142,7 +138,7 @@ describe('Chaos with the MongoDB archive', () => {
         await client.close();
       }
     });
-    const runs = await runCounts(ids);
+    const runs = await countRuns(ids);
     const duplicated = [...runs.values()].filter((count) => count > 1).length;
     console.log(
       `Producer killed holding 300 offline tasks (MongoDB on), two producers started: sent 300, processed ${runs.size}, duplicated ${duplicated}, lost ${ids.length - runs.size}`,
@@ -165,7 +161,7 @@ describe('Chaos with the MongoDB archive', () => {
     const finishedIds = finished.map((task) => task.taskId);
     await waitFor(
       'the first tasks to finish',
-      async () => (await runCounts(finishedIds)).size === 1200,
+      async () => (await countRuns(finishedIds)).size === 1200,
       { timeout: 60_000, interval: 250 },
     );
     await worker.close();
@@ -181,7 +177,7 @@ describe('Chaos with the MongoDB archive', () => {
     );
     const low = await producer.sendTasks(Array.from({ length: 800 }, () => ({ name: 'work' })));
     const pending = [...high, ...low].map((task) => task.taskId);
-    await waitFor('the held tasks to run', async () => (await runCounts(pending)).size === 21);
+    await waitFor('the held tasks to run', async () => (await countRuns(pending)).size === 21);
 
     // The archive has caught up with all of it.
     const archive = startArchive(db);
@@ -234,13 +230,13 @@ describe('Chaos with the MongoDB archive', () => {
     const all = [...finishedIds, ...pending];
     await waitFor(
       'every task to have run',
-      async () => (await runCounts(all)).size === all.length,
+      async () => (await countRuns(all)).size === all.length,
       {
         timeout: 60_000,
         interval: 250,
       },
     );
-    const runs = await runCounts(all);
+    const runs = await countRuns(all);
     const duplicated = [...runs.values()].filter((count) => count > 1).length;
     console.log(
       `Restart over an archive of 1200 finished, 799 queued and 21 running tasks: sent ${all.length}, processed ${runs.size}, re-published ${rounds.reduce((sum, count) => sum + count, 0)}, duplicated ${duplicated}, lost ${all.length - runs.size}`,
@@ -277,11 +273,11 @@ describe('Chaos with the MongoDB archive', () => {
     // Redis restarts without persistence: the records and the schedule are gone.
     await isolated.restart();
     const ids = sent.map((task) => task.taskId);
-    await waitFor('every task to run', async () => (await runCounts(ids)).size === ids.length, {
+    await waitFor('every task to run', async () => (await countRuns(ids)).size === ids.length, {
       timeout: 60_000,
       interval: 250,
     });
-    const runs = await runCounts(ids);
+    const runs = await countRuns(ids);
     const duplicated = [...runs.values()].filter((count) => count > 1).length;
     console.log(
       `Redis restarted without its data while 50 tasks were scheduled (MongoDB on): sent 50, processed ${runs.size}, duplicated ${duplicated}, lost ${ids.length - runs.size}`,
@@ -310,7 +306,7 @@ describe('Chaos with the MongoDB archive', () => {
       total: 1000,
       rate: 250,
       inFlight: 50,
-      runs: runCounts,
+      runs: countRuns,
       faults: [
         {
           after: 300,

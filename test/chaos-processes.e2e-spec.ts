@@ -1,26 +1,18 @@
 import type { Redis } from 'ioredis';
 import { setTimeout as delay } from 'node:timers/promises';
+import { CogmanClient } from '@cogman/nestjs';
 import {
-  CogmanClient,
-  TaskHandler,
-  type CogmanTaskHandler,
-  type TaskContext,
-} from '@cogman/nestjs';
-import { ChaosServices, describeStream, runStream, type IsolatedRedis } from './support/chaos';
+  ChaosServices,
+  CountStreamRuns,
+  describeStream,
+  runStream,
+  streamRuns,
+  type IsolatedRedis,
+} from './support/chaos';
 import { testHarness } from './support/harness';
 import { openRedis } from './support/services';
 import { waitFor } from './support/wait';
-import { stopWorkerProcess } from './support/worker-process';
-
-const runs = new Map<string, number>();
-
-@TaskHandler('chaos')
-class CountRuns implements CogmanTaskHandler {
-  async handle(_payload: unknown, ctx: TaskContext) {
-    runs.set(ctx.task.taskId, (runs.get(ctx.task.taskId) ?? 0) + 1);
-    await delay(2);
-  }
-}
+import { runCounts, stopWorkerProcess } from './support/worker-process';
 
 describe('Chaos: processes and Redis fail while tasks stream in', () => {
   const harness = testHarness();
@@ -51,10 +43,7 @@ describe('Chaos: processes and Redis fail while tasks stream in', () => {
       rate: 250,
       inFlight: 50,
       // Each task holds its worker for 20 ms, so the killed one dies with tasks in hand.
-      runs: async (ids) => {
-        const counts = await redis.mget(ids.map((id) => `test:${ns}:runs:${id}`));
-        return new Map(ids.flatMap((id, i) => (counts[i] ? [[id, Number(counts[i])]] : [])));
-      },
+      runs: (ids) => runCounts(redis, ns, ids),
       faults: [
         {
           after: 800,
@@ -79,16 +68,16 @@ describe('Chaos: processes and Redis fail while tasks stream in', () => {
   it('loses nothing and records every final status when Redis restarts mid-stream', async () => {
     const isolated: IsolatedRedis = await chaos.redis({ persistence: 'aof' });
     const ns = harness.namespace('chaos-redis');
-    const client = (await harness.app({ namespace: ns, redisUri: isolated.uri }, [CountRuns])).get(
-      CogmanClient,
-    );
+    const client = (
+      await harness.app({ namespace: ns, redisUri: isolated.uri }, [CountStreamRuns])
+    ).get(CogmanClient);
     const report = await runStream({
       client,
       task: 'chaos',
       total: 2000,
       rate: 250,
       inFlight: 50,
-      runs: () => runs,
+      runs: () => streamRuns,
       faults: [
         {
           after: 500,
@@ -106,7 +95,7 @@ describe('Chaos: processes and Redis fail while tasks stream in', () => {
     expect(report.lost).toBe(0);
 
     // The status writes that waited for Redis landed: every task ends `success`.
-    const ids = [...runs.keys()];
+    const ids = [...streamRuns.keys()];
     const records = await waitFor(
       'every record to say success',
       async () => {

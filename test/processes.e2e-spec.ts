@@ -3,7 +3,7 @@ import { CogmanClient } from '@cogman/nestjs';
 import { testHarness } from './support/harness';
 import { openRedis } from './support/services';
 import { waitFor } from './support/wait';
-import { stopWorkerProcess } from './support/worker-process';
+import { runsKey, stopWorkerProcess } from './support/worker-process';
 
 describe('Worker processes', () => {
   let redis: Redis;
@@ -73,7 +73,7 @@ describe('Worker processes', () => {
       },
       { timeout: 90_000, interval: 250 },
     );
-    const runs = await redis.mget(sent.map((task) => `test:${namespace}:runs:${task.taskId}`));
+    const runs = await redis.mget(sent.map((task) => runsKey(namespace, task.taskId)));
     expect(runs.filter((count) => count !== '1')).toEqual([]);
     const byA = Number(await redis.get(`test:${namespace}:by:${a.pid}`));
     const byB = Number(await redis.get(`test:${namespace}:by:${b.pid}`));

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { within } from './wait';
 
 const FIXTURE = join(__dirname, '..', 'fixtures', 'worker.main.ts');
@@ -10,6 +11,20 @@ export interface WorkerProcess {
   pid: number;
   output: () => string;
   exited: Promise<number | null>;
+}
+
+/** The Redis key where the worker fixture counts the runs of a task. */
+export const runsKey = (namespace: string, taskId: string) => `test:${namespace}:runs:${taskId}`;
+
+/** Runs of each of the tasks that ran, as the worker fixture counts them in Redis. */
+export async function runCounts(
+  redis: Redis,
+  namespace: string,
+  taskIds: string[],
+): Promise<Map<string, number>> {
+  if (taskIds.length === 0) return new Map();
+  const counts = await redis.mget(taskIds.map((id) => runsKey(namespace, id)));
+  return new Map(taskIds.flatMap((id, i) => (counts[i] ? [[id, Number(counts[i])]] : [])));
 }
 
 export async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {

@@ -7,4 +7,11 @@ export { isRunning, pidAlive, processesMentioning, type ProcessIdentity } from '
 export { CHAOS_DIR_PREFIX, reaper } from './reaper';
 export { ServiceProcess } from './service-process';
 export { TcpProxy, type CutMode, type ProxyStats } from './tcp-proxy';
-export { describeStream, runStream, type Fault, type StreamReport } from './stream';
+export {
+  CountStreamRuns,
+  describeStream,
+  runStream,
+  streamRuns,
+  type Fault,
+  type StreamReport,
+} from './stream';

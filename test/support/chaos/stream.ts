@@ -1,6 +1,24 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { CogmanClient } from '@cogman/nestjs';
+import {
+  TaskHandler,
+  type CogmanClient,
+  type CogmanTaskHandler,
+  type TaskContext,
+} from '@cogman/nestjs';
 import { waitFor } from '../wait';
+
+/** Runs of each task id, counted by `CountStreamRuns` in this process. */
+export const streamRuns = new Map<string, number>();
+
+/** The handler of a stream's `chaos` tasks when they run in the spec's own process. */
+@TaskHandler('chaos')
+export class CountStreamRuns implements CogmanTaskHandler {
+  async handle(_payload: unknown, ctx: TaskContext) {
+    streamRuns.set(ctx.task.taskId, (streamRuns.get(ctx.task.taskId) ?? 0) + 1);
+    // A little work, so that some tasks are running when a fault strikes.
+    await delay(2);
+  }
+}
 
 /** A fault injected once `after` sends have begun; the stream goes on meanwhile. */
 export interface Fault {
