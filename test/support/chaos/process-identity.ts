@@ -11,9 +11,9 @@ export interface ProcessIdentity {
   startTime: string | null;
 }
 
-function readStat(pid: number): { state: string; startTime: string } | null {
+function readStat(pid: number, task = ''): { state: string; startTime: string } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/${task}stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses; the fields after it do not.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return { state: fields[0], startTime: fields[19] };
@@ -29,7 +29,28 @@ export function identify(pid: number): ProcessIdentity {
   return { pid, startTime: readStat(pid)?.startTime ?? null };
 }
 
-/** True while the process runs (a zombie counts as gone) and is still the one identified. */
+/**
+ * Whether a thread of the process has not finished exiting. A killed multi-threaded process (an
+ * Erlang VM) shows its main thread as a zombie while its other threads are still exiting, and
+ * until the last of them has, its sockets and files stay open.
+ */
+function threadsExiting(pid: number): boolean {
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return threads.some((tid) => {
+    const state = readStat(pid, `task/${tid}/`)?.state;
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  });
+}
+
+/**
+ * True while the process runs and is still the one identified. A zombie counts as gone once all
+ * its threads have exited (then it holds nothing but its PID).
+ */
 export function isRunning({ pid, startTime }: ProcessIdentity): boolean {
   if (!hasProc) {
     try {
@@ -40,7 +61,8 @@ export function isRunning({ pid, startTime }: ProcessIdentity): boolean {
     }
   }
   const stat = readStat(pid);
-  return stat !== null && stat.state !== 'Z' && stat.startTime === startTime;
+  if (stat === null || stat.startTime !== startTime) return false;
+  return stat.state !== 'Z' || threadsExiting(pid);
 }
 
 /** Sends `signal` to the process if it is still the one identified; false if it is gone. */
@@ -59,7 +81,7 @@ export async function waitForExit(id: ProcessIdentity, what: string, timeout = 3
   await waitFor(`${what} (PID ${id.pid}) to exit`, () => !isRunning(id), { timeout, interval: 20 });
 }
 
-/** True while some process (not a zombie) has this PID. */
+/** True while some process has this PID and has not finished exiting (see isRunning). */
 export function pidAlive(pid: number): boolean {
   return isRunning(identify(pid));
 }
