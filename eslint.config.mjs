@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', 'node_modules/**', 'coverage/**', 'scratch/**', '*.js', '*.mjs'] },
+  { ignores: ['**/dist/**', 'node_modules/**', 'coverage/**', 'scratch/**', '.bench-results/**', '*.js', '*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -165,12 +165,17 @@ describe('Chaos with the MongoDB archive', () => {
       { timeout: 60_000, interval: 250 },
     );
     await worker.close();
-    // A worker whose every slot holds: 20 high, 1 low (its prefetch too, so one low message).
+    // A worker whose every slot holds: 20 high, 1 low, reading nothing ahead (so one low message).
     const producer = (
-      await harness.app({ ...options, highPriorityConcurrency: 20, lowPriorityConcurrency: 1 }, [
-        Hold,
-        HoldWork,
-      ])
+      await harness.app(
+        {
+          ...options,
+          highPriorityConcurrency: 20,
+          lowPriorityConcurrency: 1,
+          prefetchMultiplier: 1,
+        },
+        [Hold, HoldWork],
+      )
     ).get(CogmanClient);
     const high = await producer.sendTasks(
       Array.from({ length: 20 }, () => ({ name: 'hold', priority: 'high' as const })),

@@ -15,12 +15,13 @@ const BACKLOG = 2000;
 
 const gate = deferred();
 let lowRunning = 0;
+let mostLowRunning = 0;
 let lowDone = 0;
 
 @TaskHandler('low-work')
 class LowWork implements CogmanTaskHandler {
   async handle(_payload: unknown, ctx: TaskContext) {
-    lowRunning++;
+    mostLowRunning = Math.max(mostLowRunning, ++lowRunning);
     // Every low slot stays busy until the test opens the gate (or shutdown aborts it).
     await Promise.race([
       gate.promise,
@@ -73,5 +74,7 @@ describe('Priority isolation', () => {
 
     gate.resolve();
     await waitFor('the backlog to drain', () => lowDone === BACKLOG, { timeout: 60_000 });
+    // Deliveries read ahead wait for a slot: never more handlers than the concurrency.
+    expect(mostLowRunning).toBe(LOW_CONCURRENCY);
   });
 });

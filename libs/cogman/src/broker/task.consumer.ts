@@ -15,18 +15,30 @@ import { TaskTopology } from './task-topology';
 interface InFlight {
   acks: ChannelAcks;
   queue: string;
+  priority: TaskPriority;
   msg: ConsumeMessage;
   controller: AbortController;
+  /** Holds one of its priority's handler slots (from start until release). */
+  running: boolean;
   settled: boolean;
+}
+
+/** The handler slots of one priority, and the deliveries read ahead, waiting for one. */
+interface Slots {
+  readonly limit: number;
+  free: number;
+  readonly waiting: InFlight[];
 }
 
 /** Pause before a delivery that failed for an infrastructure reason is handed back. */
 const INFRASTRUCTURE_RETRY_DELAY = 1000;
 
 /**
- * Consumes the task queues with manual acknowledgements. Each priority has its own channel
- * whose prefetch (shared by the channel's consumers) is that priority's concurrency, so a
- * backlog of low priority tasks never takes a slot from a high priority one.
+ * Consumes the task queues with manual acknowledgements. Each priority has its own channel and
+ * its own handler slots (its concurrency), so a backlog of low priority tasks never takes a slot
+ * from a high priority one. The channel's prefetch (shared by its consumers) is the concurrency
+ * times `prefetchMultiplier`: the next deliveries wait in memory, so a slot that frees up starts
+ * one at once, and recording a finished task's outcome and acknowledging it does not hold a slot.
  */
 @Injectable()
 export class TaskConsumer {
@@ -34,6 +46,7 @@ export class TaskConsumer {
   private readonly channels: ChannelWrapper[] = [];
   private readonly consumers = new Map<Channel, string[]>();
   private readonly inFlight = new Set<InFlight>();
+  private readonly slots: Record<TaskPriority, Slots>;
   private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
   private onIdle?: () => void;
 
@@ -42,7 +55,13 @@ export class TaskConsumer {
     private readonly topology: TaskTopology,
     private readonly executor: TaskExecutor,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
-  ) {}
+  ) {
+    const slots = (limit: number): Slots => ({ limit, free: limit, waiting: [] });
+    this.slots = {
+      high: slots(options.highPriorityConcurrency),
+      low: slots(options.lowPriorityConcurrency),
+    };
+  }
 
   get running(): boolean {
     return this.state === 'running';
@@ -55,12 +74,14 @@ export class TaskConsumer {
     return count;
   }
 
-  /** Number of deliveries being worked on. */
+  /** Number of handlers running (or whose outcome is being recorded). */
   get activeCount(): number {
-    return this.inFlight.size;
+    let waiting = 0;
+    for (const slots of Object.values(this.slots)) waiting += slots.waiting.length;
+    return this.inFlight.size - waiting;
   }
 
-  /** Deliveries being worked on (received, not yet acknowledged), per queue. */
+  /** Deliveries held (received, not yet acknowledged: running or read ahead), per queue. */
   inFlightByQueue(): Map<string, number> {
     const counts = new Map<string, number>();
     for (const { queue } of this.inFlight) counts.set(queue, (counts.get(queue) ?? 0) + 1);
@@ -71,10 +92,7 @@ export class TaskConsumer {
   async start(): Promise<void> {
     if (!this.connection || this.state !== 'idle') return;
     this.state = 'running';
-    const channels = [
-      this.open('high', this.options.highPriorityConcurrency),
-      this.open('low', this.options.lowPriorityConcurrency),
-    ];
+    const channels = [this.open('high'), this.open('low')];
     await Promise.all(channels.map((channel) => channel.waitForConnect()));
   }
 
@@ -86,6 +104,10 @@ export class TaskConsumer {
     if (this.state !== 'running') return;
     this.state = 'draining';
     await this.cancelConsumers();
+    // Read ahead, never started: back to the queue at once.
+    for (const slots of Object.values(this.slots)) {
+      for (const delivery of slots.waiting.splice(0)) this.settle(delivery, 'requeue');
+    }
     if (this.inFlight.size > 0) {
       this.logger.log(`Waiting for ${this.inFlight.size} running task(s) to finish`);
       const idle = new Promise<void>((resolve) => (this.onIdle = resolve));
@@ -103,8 +125,10 @@ export class TaskConsumer {
     this.state = 'stopped';
   }
 
-  private open(priority: TaskPriority, prefetch: number): ChannelWrapper {
+  private open(priority: TaskPriority): ChannelWrapper {
     const queues = this.topology.queues(priority);
+    // RabbitMQ's prefetch count is an unsigned 16-bit integer.
+    const prefetch = Math.min(this.slots[priority].limit * this.options.prefetchMultiplier, 65535);
     const channel = this.connection!.createChannel({
       name: `cogman-consume-${priority}`,
       confirm: false,
@@ -115,8 +139,11 @@ export class TaskConsumer {
         if (this.state !== 'running') return;
         const tags: string[] = [];
         this.consumers.set(ch, tags);
-        ch.once('close', () => this.consumers.delete(ch));
         const acks = new ChannelAcks(ch);
+        ch.once('close', () => {
+          this.consumers.delete(ch);
+          this.forgetWaiting(priority, acks);
+        });
         for (const queue of queues) {
           const { consumerTag } = await ch.consume(
             queue,
@@ -145,19 +172,55 @@ export class TaskConsumer {
     const delivery: InFlight = {
       acks,
       queue,
+      priority,
       msg,
       controller: new AbortController(),
+      running: false,
       settled: false,
     };
     this.inFlight.add(delivery);
-    void this.run(delivery, queue, priority);
+    const slots = this.slots[priority];
+    if (this.state !== 'running') this.settle(delivery, 'requeue');
+    else if (slots.free > 0) this.begin(delivery);
+    else slots.waiting.push(delivery);
   }
 
-  private async run(delivery: InFlight, queue: string, priority: TaskPriority): Promise<void> {
-    const { msg, controller } = delivery;
+  /** Takes a handler slot and runs the delivery. */
+  private begin(delivery: InFlight): void {
+    this.slots[delivery.priority].free--;
+    delivery.running = true;
+    void this.run(delivery);
+  }
+
+  /** Frees the delivery's handler slot (once) for the next delivery waiting for one. */
+  private release(delivery: InFlight): void {
+    if (!delivery.running) return;
+    delivery.running = false;
+    const slots = this.slots[delivery.priority];
+    slots.free++;
+    const next = this.state === 'running' ? slots.waiting.shift() : undefined;
+    if (next) this.begin(next);
+  }
+
+  /** A closed channel's deliveries are redelivered by the broker: those not started are dropped. */
+  private forgetWaiting(priority: TaskPriority, acks: ChannelAcks): void {
+    const { waiting } = this.slots[priority];
+    const kept = waiting.filter((delivery) => delivery.acks !== acks);
+    for (const delivery of waiting) {
+      if (delivery.acks !== acks) continue;
+      delivery.settled = true;
+      this.inFlight.delete(delivery);
+    }
+    waiting.splice(0, waiting.length, ...kept);
+    if (this.inFlight.size === 0) this.onIdle?.();
+  }
+
+  private async run(delivery: InFlight): Promise<void> {
+    const { msg, queue, priority, controller } = delivery;
+    const release = () => this.release(delivery);
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.executor.execute({ msg, queue, priority, controller });
+      outcome = await this.executor.execute({ msg, queue, priority, controller, release });
     } catch (error) {
       if (delivery.settled) return;
       this.logger.error(
@@ -178,6 +241,7 @@ export class TaskConsumer {
     if (delivery.settled) return;
     delivery.settled = true;
     this.inFlight.delete(delivery);
+    this.release(delivery);
     try {
       if (outcome === 'ack') delivery.acks.ack(delivery.msg);
       else delivery.acks.requeue(delivery.msg);

@@ -14,6 +14,7 @@ export const COGMAN_DEFAULTS = {
   startWorker: true,
   highPriorityConcurrency: 20,
   lowPriorityConcurrency: 10,
+  prefetchMultiplier: 4,
   shutdownTimeout: 30 * SECOND,
   taskTimeout: 10 * MINUTE,
   startScheduler: true,

@@ -35,6 +35,15 @@ export interface CogmanModuleOptions {
   highPriorityConcurrency?: number;
   /** Low priority handlers running at once in this process. Default 10. */
   lowPriorityConcurrency?: number;
+  /**
+   * Deliveries a worker holds per handler slot: RabbitMQ's prefetch is the concurrency times
+   * this. Above 1, the next tasks wait in memory, so a handler that finishes starts the next at
+   * once, without waiting for its outcome to be recorded and acknowledged or for the broker to
+   * send another. A task waiting there is not started before a slot frees (it stays `queued`),
+   * goes back to the queue at shutdown, and is redelivered if the worker dies. With long tasks and
+   * several workers, 1 spreads a small backlog most evenly. Default 4.
+   */
+  prefetchMultiplier?: number;
   /** How long shutdown waits for running handlers before aborting them. Default 30 seconds. */
   shutdownTimeout?: number;
   /**

@@ -34,6 +34,7 @@ describe('resolveCogmanOptions', () => {
       startWorker: true,
       highPriorityConcurrency: 20,
       lowPriorityConcurrency: 10,
+      prefetchMultiplier: 4,
       shutdownTimeout: 30_000,
       taskTimeout: 600_000,
       startScheduler: true,
@@ -42,7 +43,7 @@ describe('resolveCogmanOptions', () => {
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(16);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(17);
   });
 
   it('keeps the values given', () => {
@@ -91,6 +92,8 @@ describe('resolveCogmanOptions', () => {
     ['lowPriorityQueueCount', { ...base, lowPriorityQueueCount: -1 }, 'from 1 to'],
     ['highPriorityConcurrency', { ...base, highPriorityConcurrency: 70_000 }, 'from 1 to 65535'],
     ['lowPriorityConcurrency', { ...base, lowPriorityConcurrency: 0 }, 'from 1 to'],
+    ['prefetchMultiplier', { ...base, prefetchMultiplier: 0 }, 'from 1 to 100'],
+    ['prefetchMultiplier', { ...base, prefetchMultiplier: 2.5 }, 'expected an integer'],
     ['shutdownTimeout', { ...base, shutdownTimeout: 2 ** 40 }, 'from 1 to'],
     ['startRestServer', { ...base, startRestServer: 'yes' }, 'true or false'],
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],

@@ -66,6 +66,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       pick('lowPriorityConcurrency'),
       65535,
     ),
+    prefetchMultiplier: positiveInteger('prefetchMultiplier', pick('prefetchMultiplier'), 100),
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
     startScheduler: boolean('startScheduler', pick('startScheduler')),

@@ -115,6 +115,17 @@ describe('TaskExecutor', () => {
     expect((await store.get(task.taskId))?.duration).toEqual(expect.any(Number));
   });
 
+  it('frees the handler slot once the handler has finished, before recording the outcome', async () => {
+    register('ok', () => {
+      events.push('handle');
+    });
+    const task = buildTask({ name: 'ok' }).task;
+    const release = jest.fn(() => events.push('release'));
+    await expect(executor.execute({ ...delivery(task), release })).resolves.toBe('ack');
+    expect(events).toEqual(['record in_progress', 'handle', 'release', 'record success']);
+    expect(release).toHaveBeenCalledTimes(1);
+  });
+
   it('publishes the next attempt before recording a failed attempt as retry', async () => {
     register('flaky', () => {
       throw new Error('boom');

@@ -37,6 +37,11 @@ export interface Delivery {
    * redelivered; the attempt's timeout and cancellation abort it too. It is the handler's signal.
    */
   controller: AbortController;
+  /**
+   * Frees the delivery's handler slot for the next delivery: called once the handler has
+   * finished, before its outcome is recorded and the message acknowledged.
+   */
+  release?: () => void;
 }
 
 /** What to do with the message once `execute` returns. */
@@ -124,6 +129,7 @@ export class TaskExecutor {
         });
       });
       const duration = Math.round((performance.now() - began) * 1000) / 1000;
+      delivery.release?.();
 
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.

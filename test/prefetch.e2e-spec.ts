@@ -1,0 +1,131 @@
+import type { ChannelModel } from 'amqplib';
+import type { INestApplicationContext } from '@nestjs/common';
+import {
+  CogmanClient,
+  TaskHandler,
+  type CogmanTaskHandler,
+  type TaskContext,
+} from '@cogman/nestjs';
+import { startApp } from './support/app';
+import { cleanUp, openAmqp, queueNames, uniqueNamespace } from './support/services';
+import { deferred, waitFor, within } from './support/wait';
+
+const CONCURRENCY = 2;
+const MULTIPLIER = 3;
+const TASKS = 10;
+/** Deliveries the worker holds: running, or read ahead. */
+const HELD = CONCURRENCY * MULTIPLIER;
+
+let gate = deferred();
+const started: string[] = [];
+let running = 0;
+let mostRunning = 0;
+
+@TaskHandler('gated')
+class Gated implements CogmanTaskHandler {
+  async handle(_payload: unknown, ctx: TaskContext) {
+    started.push(ctx.task.taskId);
+    mostRunning = Math.max(mostRunning, ++running);
+    await gate.promise;
+    running--;
+  }
+}
+
+describe('Prefetch: deliveries read ahead of the handler slots', () => {
+  let amqp: ChannelModel;
+  const namespaces: string[] = [];
+  const apps: INestApplicationContext[] = [];
+
+  beforeAll(async () => {
+    amqp = await openAmqp();
+  });
+
+  beforeEach(() => {
+    gate = deferred();
+    started.length = 0;
+    running = 0;
+    mostRunning = 0;
+  });
+
+  afterEach(async () => {
+    gate.resolve();
+    for (const app of apps.splice(0)) await app.close();
+  });
+
+  afterAll(async () => {
+    await amqp?.close();
+    for (const namespace of namespaces) await cleanUp(namespace);
+  });
+
+  /** A producer, TASKS gated tasks sent in order, and a worker holding what it can of them. */
+  async function setUp(label: string) {
+    const namespace = uniqueNamespace(label);
+    namespaces.push(namespace);
+    const producer = await startApp({ namespace, startWorker: false });
+    apps.push(producer);
+    const client = producer.get(CogmanClient);
+    const ids: string[] = [];
+    for (let n = 0; n < TASKS; n++) ids.push((await client.sendTask({ name: 'gated' })).taskId);
+    const worker = await startApp(
+      {
+        namespace,
+        lowPriorityConcurrency: CONCURRENCY,
+        prefetchMultiplier: MULTIPLIER,
+        shutdownTimeout: 30_000,
+      },
+      [Gated],
+    );
+    apps.push(worker);
+    const channel = await amqp.createChannel();
+    const ready = async () => (await channel.checkQueue(queueNames(namespace).low[0])).messageCount;
+    // The first CONCURRENCY run; the worker holds HELD in all.
+    await waitFor('the handler slots to fill', () => running === CONCURRENCY);
+    await waitFor('the worker to read ahead', async () => (await ready()) === TASKS - HELD);
+    return { client, worker, ids, ready };
+  }
+
+  it('runs no more handlers than its concurrency, and the next as soon as a slot frees', async () => {
+    const { client, ids } = await setUp('limit');
+    expect(started).toEqual(ids.slice(0, CONCURRENCY));
+
+    // A task read ahead and cancelled before its turn never runs.
+    const held = ids[CONCURRENCY];
+    expect((await client.cancelTask(held)).status).toBe('cancelled');
+
+    gate.resolve();
+    await waitFor(
+      'every other task to succeed',
+      async () => {
+        const records = await Promise.all(ids.map((id) => client.getTask(id)));
+        return records.filter((record) => record?.status === 'success').length === TASKS - 1;
+      },
+      { timeout: 30_000 },
+    );
+    expect(mostRunning).toBe(CONCURRENCY);
+    expect(started).toEqual(ids.filter((id) => id !== held));
+    expect((await client.getTask(held))?.status).toBe('cancelled');
+  });
+
+  it('hands the deliveries read ahead back at once on shutdown, and waits for running handlers', async () => {
+    const { client, worker, ids, ready } = await setUp('shutdown');
+    const closing = worker.close();
+    apps.splice(apps.indexOf(worker), 1);
+
+    // The read-ahead deliveries go back while both handlers still run (shutdownTimeout is 30 s).
+    await waitFor(
+      'the read-ahead deliveries to be back',
+      async () => (await ready()) === TASKS - CONCURRENCY,
+    );
+    expect(running).toBe(CONCURRENCY);
+
+    gate.resolve();
+    await within('close to finish', closing);
+    const records = await Promise.all(ids.map((id) => client.getTask(id)));
+    expect(records.map((record) => record?.status)).toEqual([
+      ...Array<string>(CONCURRENCY).fill('success'),
+      ...Array<string>(TASKS - CONCURRENCY).fill('queued'),
+    ]);
+    expect(started).toEqual(ids.slice(0, CONCURRENCY));
+    expect(await ready()).toBe(TASKS - CONCURRENCY);
+  });
+});
