@@ -7,6 +7,7 @@ import type { ResolvedCogmanOptions } from '../config';
 import { WorkerShutdownError } from '../errors';
 import type { TaskPriority } from '../task';
 import { within } from '../util/within';
+import { TaskAbort } from '../worker/task-abort';
 import { TaskExecutor, type DeliveryOutcome } from '../worker/task.executor';
 import type { BrokerConnection } from './broker-connection';
 import { ChannelAcks } from './channel-acks';
@@ -17,7 +18,7 @@ interface InFlight {
   queue: string;
   priority: TaskPriority;
   msg: ConsumeMessage;
-  controller: AbortController;
+  abort: TaskAbort;
   /** Holds one of its priority's handler slots (from start until release). */
   running: boolean;
   settled: boolean;
@@ -118,7 +119,7 @@ export class TaskConsumer {
         `Aborting ${this.inFlight.size} task(s) still running after ${this.options.shutdownTimeout} ms; they will be redelivered`,
       );
       for (const delivery of [...this.inFlight]) {
-        delivery.controller.abort(new WorkerShutdownError());
+        delivery.abort.abort(new WorkerShutdownError());
         this.settle(delivery, 'requeue');
       }
     }
@@ -174,7 +175,7 @@ export class TaskConsumer {
       queue,
       priority,
       msg,
-      controller: new AbortController(),
+      abort: new TaskAbort(),
       running: false,
       settled: false,
     };
@@ -216,11 +217,11 @@ export class TaskConsumer {
   }
 
   private async run(delivery: InFlight): Promise<void> {
-    const { msg, queue, priority, controller } = delivery;
+    const { msg, queue, priority, abort } = delivery;
     const release = () => this.release(delivery);
     let outcome: DeliveryOutcome;
     try {
-      outcome = await this.executor.execute({ msg, queue, priority, controller, release });
+      outcome = await this.executor.execute({ msg, queue, priority, abort, release });
     } catch (error) {
       if (delivery.settled) return;
       this.logger.error(
@@ -228,9 +229,7 @@ export class TaskConsumer {
         error instanceof Error ? error.stack : String(error),
       );
       // Wait before handing it back, or a broken Redis or broker makes it loop hot.
-      await delay(INFRASTRUCTURE_RETRY_DELAY, undefined, { signal: controller.signal }).catch(
-        () => {},
-      );
+      await delay(INFRASTRUCTURE_RETRY_DELAY, undefined, { signal: abort.signal }).catch(() => {});
       outcome = 'requeue';
     }
     this.settle(delivery, outcome);

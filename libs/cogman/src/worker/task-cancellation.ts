@@ -4,6 +4,7 @@ import { RESOLVED_OPTIONS } from '../cogman.constants';
 import type { ResolvedCogmanOptions } from '../config';
 import { TaskCancelledError } from '../errors';
 import { COGMAN_REDIS } from '../store/redis-connection';
+import type { TaskAbort } from './task-abort';
 
 /**
  * Aborts the handler of a cancelled task, in whichever worker process runs it: a cancellation
@@ -12,7 +13,7 @@ import { COGMAN_REDIS } from '../store/redis-connection';
 @Injectable()
 export class TaskCancellation {
   private readonly logger = new Logger('Cogman:Worker');
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, TaskAbort>();
   private readonly channel: string;
   private subscriber?: Redis;
 
@@ -38,10 +39,10 @@ export class TaskCancellation {
   }
 
   /** Registers a running attempt; call the returned function when it is over. */
-  track(taskId: string, controller: AbortController): () => void {
-    this.running.set(taskId, controller);
+  track(taskId: string, abort: TaskAbort): () => void {
+    this.running.set(taskId, abort);
     return () => {
-      if (this.running.get(taskId) === controller) this.running.delete(taskId);
+      if (this.running.get(taskId) === abort) this.running.delete(taskId);
     };
   }
 
@@ -67,9 +68,9 @@ export class TaskCancellation {
   }
 
   private abort(taskId: string): void {
-    const controller = this.running.get(taskId);
-    if (!controller || controller.signal.aborted) return;
+    const abort = this.running.get(taskId);
+    if (!abort || abort.aborted) return;
     this.logger.log(`Task ${taskId} was cancelled; aborting its handler`);
-    controller.abort(new TaskCancelledError(taskId));
+    abort.abort(new TaskCancelledError(taskId));
   }
 }

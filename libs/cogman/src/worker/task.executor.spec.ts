@@ -12,6 +12,7 @@ import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE } from '../store/task-log.store';
 import { retryTaskId, toMessage, type TaskContext, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
+import { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
 import { TaskExecutor, type Delivery } from './task.executor';
@@ -19,7 +20,7 @@ import { TaskExecutor, type Delivery } from './task.executor';
 /** The store of the current test, where `delivery` records each task as its producer would. */
 let producerLog: InMemoryTaskLogStore['record'] | undefined;
 
-function delivery(task: TaskEnvelope, controller = new AbortController()): Delivery {
+function delivery(task: TaskEnvelope, abort = new TaskAbort()): Delivery {
   void producerLog?.({ taskId: task.taskId, status: 'queued', at: new Date(), task });
   const { content, options } = toMessage(task);
   const msg = {
@@ -27,7 +28,7 @@ function delivery(task: TaskEnvelope, controller = new AbortController()): Deliv
     fields: {},
     properties: { ...options, headers: options.headers },
   } as unknown as ConsumeMessage;
-  return { msg, queue: 'low_priority_queue_0', priority: task.priority, controller };
+  return { msg, queue: 'low_priority_queue_0', priority: task.priority, abort };
 }
 
 describe('TaskExecutor', () => {
@@ -175,15 +176,25 @@ describe('TaskExecutor', () => {
   });
 
   it('requeues without recording anything when shutdown aborted the handler', async () => {
-    const controller = new AbortController();
+    const abort = new TaskAbort();
     register('slow', () => {
-      controller.abort(new WorkerShutdownError());
+      abort.abort(new WorkerShutdownError());
       throw new Error('aborted');
     });
     const task = buildTask({ name: 'slow', retry: 3 }).task;
-    await expect(executor.execute(delivery(task, controller))).resolves.toBe('requeue');
+    await expect(executor.execute(delivery(task, abort))).resolves.toBe('requeue');
     expect(events).toEqual(['record in_progress']);
     expect(dispatched).toEqual([]);
+  });
+
+  it('does not run the handler of a delivery aborted before its turn', async () => {
+    const handle = jest.fn();
+    register('early', handle);
+    const task = buildTask({ name: 'early' }).task;
+    const abort = new TaskAbort();
+    abort.abort(new WorkerShutdownError());
+    await expect(executor.execute(delivery(task, abort))).resolves.toBe('requeue');
+    expect(handle).not.toHaveBeenCalled();
   });
 
   it('dead-letters a task no handler is registered for, and records it failed', async () => {

@@ -24,6 +24,7 @@ import {
   type TaskPriority,
   type TaskStatus,
 } from '../task';
+import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
 
@@ -36,7 +37,7 @@ export interface Delivery {
    * Aborted (reason `WorkerShutdownError`) when shutdown gives up on this delivery, which is then
    * redelivered; the attempt's timeout and cancellation abort it too. It is the handler's signal.
    */
-  controller: AbortController;
+  abort: TaskAbort;
   /**
    * Frees the delivery's handler slot for the next delivery: called once the handler has
    * finished, before its outcome is recorded and the message acknowledged.
@@ -92,8 +93,8 @@ export class TaskExecutor {
       backoff: task.backoff ?? handler.options.backoff ?? DEFAULT_BACKOFF,
     };
     // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
-    const { controller } = delivery;
-    const untrack = this.cancellation.track(task.taskId, controller);
+    const { abort } = delivery;
+    const untrack = this.cancellation.track(task.taskId, abort);
     try {
       // The record exists normally (the producer wrote it): the attempt is not sent again, unless
       // the record turns out to lack it (a message from elsewhere, an expired record).
@@ -120,18 +121,21 @@ export class TaskExecutor {
       }
       const info = taskInfo(task, settings.retry);
       const began = performance.now();
-      const outcome = await runWithin(settings.timeout, controller, async () => {
+      const logger = this.taskLogger(task.name);
+      const outcome = await runWithin(settings.timeout, abort, async () => {
         const instance = await handler.resolve(info);
         await instance.handle(payload, {
           task: info,
-          signal: controller.signal,
-          logger: this.taskLogger(task.name),
+          get signal() {
+            return abort.signal;
+          },
+          logger,
         });
       });
       const duration = Math.round((performance.now() - began) * 1000) / 1000;
       delivery.release?.();
 
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      const reason: unknown = abort.aborted ? abort.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
       if (reason instanceof WorkerShutdownError) return 'requeue';
       if (reason instanceof TaskCancelledError) return 'ack';
@@ -218,30 +222,32 @@ export function nextAttempt(task: TaskEnvelope): TaskEnvelope {
 }
 
 /**
- * Runs `work`, giving up when `controller` aborts or after `timeout` ms (which aborts it): a
- * handler that ignores its signal does not keep the worker's slot, and its late result is
- * ignored.
+ * Runs `work`, giving up when `abort` aborts or after `timeout` ms (which aborts it): a handler
+ * that ignores its signal does not keep the worker's slot, and its late result is ignored.
  */
-async function runWithin(
+function runWithin(
   timeout: number,
-  controller: AbortController,
+  abort: TaskAbort,
   work: () => Promise<void>,
 ): Promise<{ ok: true } | { ok: false; error: unknown }> {
-  const timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeout)), timeout);
-  const aborted = new Promise<{ ok: false; error: unknown }>((resolve) => {
-    const settle = () => resolve({ ok: false, error: controller.signal.reason });
-    if (controller.signal.aborted) settle();
-    else controller.signal.addEventListener('abort', settle, { once: true });
+  return new Promise((resolve) => {
+    // Cancelled (or shut down) before it started: the handler is not run.
+    if (abort.aborted) return resolve({ ok: false, error: abort.reason });
+    let settled = false;
+    const timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeout)), timeout);
+    const stopListening = abort.onAbort((error) => finish({ ok: false, error }));
+    function finish(outcome: { ok: true } | { ok: false; error: unknown }) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stopListening();
+      resolve(outcome);
+    }
+    work().then(
+      () => finish({ ok: true }),
+      (error: unknown) => finish({ ok: false, error }),
+    );
   });
-  const working = work().then(
-    () => ({ ok: true }) as const,
-    (error: unknown) => ({ ok: false, error }) as const,
-  );
-  try {
-    return await Promise.race([working, aborted]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function errorText(error: unknown): string {
