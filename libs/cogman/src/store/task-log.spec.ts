@@ -90,4 +90,67 @@ describe('TaskLog', () => {
     archive.connected = false;
     expect(await log.get(task.taskId)).toBeNull();
   });
+
+  describe('on the task path (deferrable)', () => {
+    const wait = 50;
+
+    beforeEach(async () => {
+      const module = await Test.createTestingModule({
+        providers: [
+          TaskLog,
+          { provide: TASK_LOG_STORE, useValue: store },
+          { provide: TASK_ARCHIVE, useValue: archive },
+          {
+            provide: RESOLVED_OPTIONS,
+            useValue: resolveCogmanOptions({
+              amqpUri: 'amqp://x',
+              redisUri: 'redis://x',
+              requestTimeout: 2 * wait,
+            }),
+          },
+        ],
+      }).compile();
+      log = module.get(TaskLog);
+    });
+
+    afterEach(() => log.close());
+
+    it("returns Redis's answer when it comes in time", async () => {
+      const task = buildTask({ name: 'x' }).task;
+      const change = { taskId: task.taskId, status: 'queued' as const, at: new Date(), task };
+      await expect(log.record(change, { deferrable: true })).resolves.toEqual({
+        applied: true,
+        previous: null,
+        described: true,
+      });
+      expect(log.pendingWrites).toBe(0);
+    });
+
+    it('goes on after one to two beats when Redis does not answer; the write lands later', async () => {
+      const task = buildTask({ name: 'x' }).task;
+      let answer!: () => void;
+      const record = store.record.bind(store);
+      jest
+        .spyOn(store, 'record')
+        .mockImplementationOnce(
+          (change) => new Promise((resolve) => (answer = () => resolve(record(change)))),
+        );
+      const change = { taskId: task.taskId, status: 'queued' as const, at: new Date(), task };
+      const began = performance.now();
+      await expect(log.record(change, { deferrable: true })).resolves.toMatchObject({
+        applied: true,
+        deferred: true,
+      });
+      const waited = performance.now() - began;
+      expect(waited).toBeGreaterThanOrEqual(wait - 5);
+      expect(waited).toBeLessThan(2 * wait + 1000);
+      // The archive has it already; Redis gets it when it answers.
+      expect(archive.written).toHaveLength(1);
+      expect(log.pendingWrites).toBe(1);
+      answer();
+      await log.flush(1000);
+      expect(log.pendingWrites).toBe(0);
+      expect(store.statuses(task.taskId)).toEqual(['queued']);
+    });
+  });
 });

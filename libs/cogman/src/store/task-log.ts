@@ -38,8 +38,13 @@ export class TaskLog {
   /** Writes on the task path that Redis has not answered yet. */
   private readonly waiting = new Set<Promise<unknown>>();
   private dropped = 0;
-  /** Resolves at the next beat of a clock shared by all waiting writes (one timer in all). */
-  private beat?: { promise: Promise<null>; resolve: () => void };
+  /**
+   * Writes waiting for Redis's answer, by age: at each beat of a clock shared by all of them (one
+   * timer in all), those already waiting at the last beat are given up on. Nothing else holds on
+   * to a write, so one answered at once is soon garbage.
+   */
+  private watched = new Set<() => void>();
+  private watchedBefore = new Set<() => void>();
   private clock?: NodeJS.Timeout;
 
   constructor(
@@ -81,19 +86,17 @@ export class TaskLog {
     const writing = this.store.record(change);
     // Waits at most one to two beats when Redis is there but does not answer; not at all when
     // it is known to be unreachable.
-    const settled = await Promise.race([
-      writing,
-      this.store.available ? this.nextBeat() : Promise.resolve(null),
-    ]);
+    const settled = this.store.available ? await this.watch(writing) : null;
     if (settled) return this.archiveIfApplied(change, settled, options);
     return this.defer(change, writing, options);
   }
 
-  /** Stops the clock of waiting writes. */
+  /** Stops the clock of waiting writes; those still waiting are given up on. */
   close(): void {
     clearInterval(this.clock);
     this.clock = undefined;
-    this.beat?.resolve();
+    this.giveUp(this.watchedBefore);
+    this.giveUp(this.watched);
   }
 
   /** The record and the attempt as it travels (Redis only). */
@@ -128,21 +131,29 @@ export class TaskLog {
     return result;
   }
 
-  private nextBeat(): Promise<null> {
-    if (!this.clock) {
-      this.clock = setInterval(() => {
-        const beat = this.beat;
-        this.beat = undefined;
-        beat?.resolve();
-      }, this.wait);
-      this.clock.unref();
-    }
-    if (!this.beat) {
-      let resolve!: () => void;
-      const promise = new Promise<null>((done) => (resolve = () => done(null)));
-      this.beat = { promise, resolve };
-    }
-    return this.beat.promise;
+  /** The write's result, or null once it has waited one to two beats. */
+  private watch(writing: Promise<TaskStatusResult>): Promise<TaskStatusResult | null> {
+    this.startClock();
+    let late!: () => void;
+    const givenUp = new Promise<null>((resolve) => (late = () => resolve(null)));
+    this.watched.add(late);
+    const forget = () => this.watched.delete(late) || this.watchedBefore.delete(late);
+    writing.then(forget, forget);
+    return Promise.race([writing, givenUp]);
+  }
+
+  private startClock(): void {
+    if (this.clock) return;
+    this.clock = setInterval(() => {
+      this.giveUp(this.watchedBefore);
+      [this.watchedBefore, this.watched] = [this.watched, this.watchedBefore];
+    }, this.wait);
+    this.clock.unref();
+  }
+
+  private giveUp(watched: Set<() => void>): void {
+    for (const late of watched) late();
+    watched.clear();
   }
 
   private defer(
