@@ -35,6 +35,8 @@ const HELP = `Usage: npm run bench -- [flags]
                        (default ${DEFAULT_SYSTEMS.join(',')}, and cogman-compare with --compare-lib)
   --modes LIST         of ${MODES.join(',')} (default all)
   --priority P         Cogman priority, and the matching queue mode for raw (default low)
+  --prefetch-multiplier N  Cogman's prefetchMultiplier (default: Cogman's default)
+  --raw-ack-delay MS   raw: ack each message MS ms after it arrives (default 0: at once)
   --lib PATH           Cogman sources to load (default libs/cogman/src)
   --compare-lib PATH   other Cogman sources, run as cogman-compare beside cogman
   --cpu-prof DIR       run each child under node --cpu-prof, writing profiles to DIR`;
@@ -58,6 +60,8 @@ function parseOptions() {
       systems: { type: 'string' },
       modes: { type: 'string', default: MODES.join(',') },
       priority: { type: 'string', default: 'low' },
+      'prefetch-multiplier': { type: 'string' },
+      'raw-ack-delay': { type: 'string' },
       lib: { type: 'string' },
       'compare-lib': { type: 'string' },
       'cpu-prof': { type: 'string' },
@@ -79,6 +83,11 @@ function parseOptions() {
       if (!allowed.includes(item as T)) throw new Error(`--${flag}: unknown "${item}"`);
       return item as T;
     });
+  const milliseconds = (value: string | undefined, flag: string) => {
+    const ms = value === undefined ? 0 : Number(value);
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`--${flag} must be 0 or more (ms)`);
+    return ms;
+  };
   const compareLib = values['compare-lib'];
   const defaultSystems = [...DEFAULT_SYSTEMS, ...(compareLib ? ['cogman-compare'] : [])].join(',');
   if (!compareLib && values.systems?.includes('cogman-compare')) {
@@ -100,6 +109,11 @@ function parseOptions() {
     systems: list<SystemName>(values.systems ?? defaultSystems, SYSTEMS, 'systems'),
     modes: list<SendMode>(values.modes, MODES, 'modes'),
     priority,
+    prefetchMultiplier:
+      values['prefetch-multiplier'] === undefined
+        ? undefined
+        : int(values['prefetch-multiplier'], 1, 'prefetch-multiplier'),
+    rawAckDelayMs: milliseconds(values['raw-ack-delay'], 'raw-ack-delay'),
     lib: values.lib,
     compareLib,
     cpuProf: values['cpu-prof'],
@@ -138,6 +152,8 @@ function configFor(options: Options, system: SystemName, mode: SendMode): RunCon
     priority: options.priority,
     name: uniqueName(system),
     lib: system === 'cogman-compare' ? options.compareLib : options.lib,
+    prefetchMultiplier: options.prefetchMultiplier,
+    rawAckDelayMs: options.rawAckDelayMs,
   };
 }
 
@@ -272,7 +288,12 @@ async function main(): Promise<void> {
     `${options.count} tasks (paced: ${options.pacedCount} at ${options.rate}/s), ` +
       `${options.payloadBytes}-byte payloads, concurrency ${options.concurrency}, ` +
       `window ${options.window}, batch ${options.batch} x ${options.bulkWindow}, ` +
-      `${options.priority} priority, ${options.repetitions} repetition(s)\n`,
+      `${options.priority} priority, ${options.repetitions} repetition(s)` +
+      (options.prefetchMultiplier
+        ? `, Cogman prefetchMultiplier ${options.prefetchMultiplier}`
+        : '') +
+      (options.rawAckDelayMs ? `, raw acks ${options.rawAckDelayMs} ms after delivery` : '') +
+      '\n',
   );
   const results: RunResult[] = [];
   for (let rep = 1; rep <= options.repetitions; rep++) {

@@ -57,6 +57,7 @@ export function cogmanSystem(config: RunConfig, tracker: CompletionTracker): Ben
         startWorker: role !== 'producer',
         highPriorityConcurrency: config.concurrency,
         lowPriorityConcurrency: config.concurrency,
+        ...(config.prefetchMultiplier ? { prefetchMultiplier: config.prefetchMultiplier } : {}),
       }),
     ],
     providers: role === 'producer' ? [] : [NoopHandler],

@@ -6,12 +6,14 @@ import { CompletionTracker, payloadMaker, type BenchPayload, type BenchSystem } 
 /**
  * The ceiling: amqplib alone. Persistent messages on a confirm channel (the caller's window
  * bounds the outstanding confirms), a consumer on its own connection with manual acks and the
- * same prefetch, acking each message as soon as it has decoded it. The queue is declared like
+ * same prefetch, acking each message as soon as it has decoded it (or `--raw-ack-delay` ms
+ * later, like a worker with work to do before its ack). The queue is declared like
  * Cogman's queue of the same priority (durable; lazy for low priority), so the broker does the
  * same work.
  */
 export function rawAmqpSystem(config: RunConfig, tracker: CompletionTracker): BenchSystem {
   const queue = config.name;
+  const ackDelay = config.rawAckDelayMs ?? 0;
   const payload = payloadMaker(config.payloadBytes);
   let publisher: ChannelModel | undefined;
   let consumer: ChannelModel | undefined;
@@ -45,8 +47,12 @@ export function rawAmqpSystem(config: RunConfig, tracker: CompletionTracker): Be
         (msg) => {
           if (!msg) return;
           const { i } = JSON.parse(msg.content.toString('utf8')) as BenchPayload;
-          consuming.ack(msg);
-          tracker.complete(i);
+          const done = () => {
+            consuming.ack(msg);
+            tracker.complete(i);
+          };
+          if (ackDelay > 0) setTimeout(done, ackDelay);
+          else done();
         },
         { noAck: false },
       );

@@ -45,6 +45,10 @@ export interface RunConfig {
   name: string;
   /** Path of the Cogman sources to load (default: this repository's libs/cogman/src). */
   lib?: string;
+  /** Cogman's prefetchMultiplier (default: Cogman's own default). */
+  prefetchMultiplier?: number;
+  /** raw: the consumer acks this many ms after a message arrives, as a worker with work to do. */
+  rawAckDelayMs?: number;
   /** `producer` / `worker` split the Cogman run in two processes (scale, profiling). */
   role?: 'both' | 'producer' | 'worker';
 }

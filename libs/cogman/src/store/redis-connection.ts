@@ -12,8 +12,9 @@ export const redisConnectionProvider: Provider = {
   useFactory: (options: ResolvedCogmanOptions) => {
     const client = new Redis(options.redisUri, {
       connectionName: 'cogman',
-      // Commands issued in the same tick travel in one round trip.
-      enableAutoPipelining: true,
+      // No auto-pipelining: the task log already sends a tick's changes as one call, and an
+      // auto-pipeline builds a Pipeline object (a copy of every command) per tick.
+      enableAutoPipelining: false,
       // Connect on first use, so that a boot that fails earlier leaves nothing open.
       lazyConnect: true,
       // Through an outage, commands wait for the connection and run in order when it returns
