@@ -39,7 +39,7 @@ export class BrokerConnection {
       connectionManagerOptions: {
         heartbeatIntervalInSeconds: 5,
         reconnectTimeInSeconds: 1,
-        connectionOptions: { clientProperties: { connection_name: name } },
+        connectionOptions: { clientProperties: { connection_name: name }, noDelay: true },
       },
       logger: new QuietLogger(`Cogman:${name}`),
     });
