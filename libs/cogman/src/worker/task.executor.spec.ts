@@ -31,6 +31,15 @@ function delivery(task: TaskEnvelope, abort = new TaskAbort()): Delivery {
   return { msg, queue: 'low_priority_queue_0', priority: task.priority, abort };
 }
 
+/** Lets pending callbacks run until `done` holds; fails after a second. */
+async function waitUntil(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 1000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold within 1 s');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 describe('TaskExecutor', () => {
   let executor: TaskExecutor;
   let store: InMemoryTaskLogStore;
@@ -345,5 +354,27 @@ describe('TaskExecutor', () => {
       primaryKey: 'pk',
       status: 'success',
     });
+  });
+
+  it('runs the handler without waiting for that description, and records the outcome after it', async () => {
+    register('ok', () => {
+      events.push('handle');
+    });
+    const task = buildTask({ name: 'ok' }).task;
+    producerLog = undefined;
+    let describe!: () => void;
+    const record = store.record.bind(store);
+    store.record = (change) => {
+      if (!change.task) return record(change);
+      events.push('describe sent');
+      return new Promise((resolve) => (describe = () => resolve(record(change))));
+    };
+    const executing = executor.execute(delivery(task));
+    await waitUntil(() => events.includes('handle'));
+    expect(events).toEqual(['record in_progress', 'describe sent', 'handle']);
+    describe();
+    await expect(executing).resolves.toBe('ack');
+    expect(events.at(-1)).toBe('record success');
+    expect(await store.get(task.taskId)).toMatchObject({ name: 'ok', status: 'success' });
   });
 });

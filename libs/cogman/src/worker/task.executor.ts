@@ -108,15 +108,21 @@ export class TaskExecutor {
         },
         { deferrable: true },
       );
-      if (started.described === false) {
-        await this.store.record(
-          { taskId: task.taskId, status: 'in_progress', at: new Date(), task },
-          { deferrable: true },
-        );
-      }
+      // Usually the worker got here before the producer's record: the description follows, while
+      // the handler runs (the changes after it go behind it, on the same connection).
+      const describing =
+        started.described === false
+          ? this.store.record(
+              { taskId: task.taskId, status: 'in_progress', at: new Date(), task },
+              { deferrable: true },
+            )
+          : undefined;
+      // Its failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+      describing?.catch(() => {});
       if (!started.applied && isFinished(started.previous)) {
         // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
         this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
+        await describing;
         return 'ack';
       }
       const info = taskInfo(task, settings.retry);
@@ -134,6 +140,7 @@ export class TaskExecutor {
       });
       const duration = Math.round((performance.now() - began) * 1000) / 1000;
       delivery.release?.();
+      await describing;
 
       const reason: unknown = abort.aborted ? abort.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
