@@ -25,7 +25,7 @@ const HELP = `Usage: npm run bench -- [flags]
   --count N            tasks per run in single and bulk modes (default 5000)
   --paced-count N      tasks per run in paced mode (default 2000)
   --payload BYTES      JSON payload size (default 256)
-  --concurrency N      handlers in flight: prefetch, worker concurrency (default 20)
+  --concurrency N      handlers in flight: BullMQ's and Cogman's worker concurrency (default 20)
   --window N           single mode: send calls in flight (default 100)
   --batch N            bulk mode: tasks per call (default 500)
   --bulk-window N      bulk mode: calls in flight (default 1)
@@ -35,7 +35,8 @@ const HELP = `Usage: npm run bench -- [flags]
                        (default ${DEFAULT_SYSTEMS.join(',')}, and cogman-compare with --compare-lib)
   --modes LIST         of ${MODES.join(',')} (default all)
   --priority P         Cogman priority, and the matching queue mode for raw (default low)
-  --prefetch-multiplier N  Cogman's prefetchMultiplier (default: Cogman's default)
+  --prefetch-multiplier N  Cogman's prefetchMultiplier (default: Cogman's, 4); the raw consumer's
+                       prefetch is the concurrency times it, like Cogman's worker channel
   --raw-ack-delay MS   raw: ack each message MS ms after it arrives (default 0: at once)
   --lib PATH           Cogman sources to load (default libs/cogman/src)
   --compare-lib PATH   other Cogman sources, run as cogman-compare beside cogman

@@ -1,15 +1,16 @@
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { RunConfig } from '../support/config';
+import { COGMAN_DEFAULTS } from '../../libs/cogman/src/config/cogman-options.defaults';
 import { AMQP_URI } from '../support/services';
 import { CompletionTracker, payloadMaker, type BenchPayload, type BenchSystem } from './load';
 
 /**
  * The ceiling: amqplib alone. Persistent messages on a confirm channel (the caller's window
  * bounds the outstanding confirms), a consumer on its own connection with manual acks and the
- * same prefetch, acking each message as soon as it has decoded it (or `--raw-ack-delay` ms
- * later, like a worker with work to do before its ack). The queue is declared like
- * Cogman's queue of the same priority (durable; lazy for low priority), so the broker does the
- * same work.
+ * same prefetch as Cogman's worker channel, acking each message as soon as it has decoded it
+ * (or `--raw-ack-delay` ms later, like a worker with work to do before its ack). The queue is
+ * declared like Cogman's queue of the same priority (durable; lazy for low priority), so the
+ * broker does the same work.
  */
 export function rawAmqpSystem(config: RunConfig, tracker: CompletionTracker): BenchSystem {
   const queue = config.name;
@@ -41,7 +42,7 @@ export function rawAmqpSystem(config: RunConfig, tracker: CompletionTracker): Be
         arguments: { 'x-queue-mode': config.priority === 'low' ? 'lazy' : 'default' },
       });
       const consuming = await consumer.createChannel();
-      await consuming.prefetch(config.concurrency, true);
+      await consuming.prefetch(rawPrefetch(config), true);
       await consuming.consume(
         queue,
         (msg) => {
@@ -71,4 +72,12 @@ export function rawAmqpSystem(config: RunConfig, tracker: CompletionTracker): Be
     },
     notes: () => ({}),
   };
+}
+
+/**
+ * The consumer's prefetch: that of Cogman's worker channel (its concurrency times its
+ * prefetchMultiplier), so that both have as many messages in flight from the broker.
+ */
+export function rawPrefetch(config: RunConfig): number {
+  return config.concurrency * (config.prefetchMultiplier ?? COGMAN_DEFAULTS.prefetchMultiplier);
 }

@@ -33,7 +33,7 @@ export interface RunConfig {
   count: number;
   /** Bytes of the JSON payload of each task. */
   payloadBytes: number;
-  /** Handlers (deliveries) in flight in the worker: prefetch, worker concurrency. */
+  /** Handlers in flight in the worker (the raw consumer's prefetch is this times the multiplier). */
   concurrency: number;
   window: number;
   batch: number;
