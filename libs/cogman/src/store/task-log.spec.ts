@@ -47,9 +47,8 @@ describe('TaskLog', () => {
   let store: InMemoryTaskLogStore;
   let archive: FakeArchive;
 
-  beforeEach(async () => {
-    store = new InMemoryTaskLogStore();
-    archive = new FakeArchive();
+  /** A TaskLog over this test's store and archive. */
+  async function createLog(options: { requestTimeout?: number } = {}): Promise<TaskLog> {
     const module = await Test.createTestingModule({
       providers: [
         TaskLog,
@@ -57,11 +56,21 @@ describe('TaskLog', () => {
         { provide: TASK_ARCHIVE, useValue: archive },
         {
           provide: RESOLVED_OPTIONS,
-          useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
+          useValue: resolveCogmanOptions({
+            amqpUri: 'amqp://x',
+            redisUri: 'redis://x',
+            ...options,
+          }),
         },
       ],
     }).compile();
-    log = module.get(TaskLog);
+    return module.get(TaskLog);
+  }
+
+  beforeEach(async () => {
+    store = new InMemoryTaskLogStore();
+    archive = new FakeArchive();
+    log = await createLog();
   });
 
   it('records every change in Redis and in the archive', async () => {
@@ -95,22 +104,7 @@ describe('TaskLog', () => {
     const wait = 50;
 
     beforeEach(async () => {
-      const module = await Test.createTestingModule({
-        providers: [
-          TaskLog,
-          { provide: TASK_LOG_STORE, useValue: store },
-          { provide: TASK_ARCHIVE, useValue: archive },
-          {
-            provide: RESOLVED_OPTIONS,
-            useValue: resolveCogmanOptions({
-              amqpUri: 'amqp://x',
-              redisUri: 'redis://x',
-              requestTimeout: 2 * wait,
-            }),
-          },
-        ],
-      }).compile();
-      log = module.get(TaskLog);
+      log = await createLog({ requestTimeout: 2 * wait });
     });
 
     afterEach(() => log.close());
