@@ -85,8 +85,14 @@ describe('Prefetch: deliveries read ahead of the handler slots', () => {
   }
 
   it('runs no more handlers than its concurrency, and the next as soon as a slot frees', async () => {
-    const { client, ids } = await setUp('limit');
+    const { client, worker, ids } = await setUp('limit');
     expect(started).toEqual(ids.slice(0, CONCURRENCY));
+    // The deliveries read ahead are held, not active.
+    expect(worker.get(CogmanClient).services().worker).toMatchObject({
+      activeTasks: CONCURRENCY,
+      lowPriorityConcurrency: CONCURRENCY,
+      prefetchMultiplier: MULTIPLIER,
+    });
 
     // A task read ahead and cancelled before its turn never runs.
     const held = ids[CONCURRENCY];

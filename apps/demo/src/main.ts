@@ -121,7 +121,7 @@ function printSummary(
     `            low:  ${services.queues.low.join(', ')}`,
     `            dead letters: ${services.queues.deadLetter}`,
     `  handlers  ${services.handlers.join(', ')}`,
-    `  worker    ${services.worker ? `${services.worker.running ? 'running' : 'stopped'}, concurrency high ${services.worker.highPriorityConcurrency} / low ${services.worker.lowPriorityConcurrency}` : 'off (producer only)'}`,
+    `  worker    ${services.worker ? `${services.worker.running ? 'running' : 'stopped'}, concurrency high ${services.worker.highPriorityConcurrency} / low ${services.worker.lowPriorityConcurrency}, prefetch x${services.worker.prefetchMultiplier}` : 'off (producer only)'}`,
     '',
     `Tasks (${elapsed} ms)`,
     `  email   (high)  success ${count('success', 'email')}  failed ${count('failed', 'email')}`,

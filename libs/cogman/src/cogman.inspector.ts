@@ -62,9 +62,12 @@ export interface CogmanServices {
     /** Queues consumed now; all of them in a healthy worker. */
     consumers: number;
     queues: number;
+    /** Handlers running (or recording their outcome); deliveries read ahead are not counted. */
     activeTasks: number;
     highPriorityConcurrency: number;
     lowPriorityConcurrency: number;
+    /** Deliveries held per handler slot (RabbitMQ's prefetch is the concurrency times this). */
+    prefetchMultiplier: number;
   } | null;
 }
 
@@ -192,6 +195,7 @@ export class CogmanInspector {
             activeTasks: this.consumer.activeCount,
             highPriorityConcurrency: options.highPriorityConcurrency,
             lowPriorityConcurrency: options.lowPriorityConcurrency,
+            prefetchMultiplier: options.prefetchMultiplier,
           }
         : null,
     };
