@@ -92,32 +92,37 @@ describe('Chaos with the MongoDB archive', () => {
       COGMAN_TEST_AMQP_URI: broker.uri,
       COGMAN_TEST_MONGO_URI: db,
       COGMAN_START_WORKER: 'false',
-      COGMAN_REQUEST_TIMEOUT: '1000',
+      // How long sendTask waits for MongoDB to hold an offline task: room for 300 at once on a
+      // busy FerretDB. The leases last three times this (15 s) before the takeover.
+      COGMAN_REQUEST_TIMEOUT: '5000',
       COGMAN_SEND: '300',
     };
     const doomed = await harness.worker(namespace, env);
+    let sent: string[][];
     await broker.stopApp();
-    doomed.child.kill('SIGUSR2');
-    await waitFor('the producer to accept its tasks', () => doomed.output().includes('sent\n'));
-    const sent = (await redis.lrange(`test:${namespace}:sent`, 0, -1)).map((line) =>
-      line.split(' '),
-    );
-    expect(sent).toHaveLength(300);
-    expect(new Set(sent.map(([, status]) => status))).toEqual(new Set(['initiated']));
-    // sendTask resolved only once MongoDB held each task and its lease.
-    const mongo = await openMongo(db);
     try {
-      expect(
-        await mongo
-          .db()
-          .collection('tasks')
-          .countDocuments({ owner: { $exists: true } }),
-      ).toBe(300);
+      doomed.child.kill('SIGUSR2');
+      await waitFor('the producer to accept its tasks', () => doomed.output().includes('sent\n'));
+      sent = (await redis.lrange(`test:${namespace}:sent`, 0, -1)).map((line) => line.split(' '));
+      expect(sent).toHaveLength(300);
+      expect(new Set(sent.map(([, status]) => status))).toEqual(new Set(['initiated']));
+      // sendTask resolved only once MongoDB held each task and its lease.
+      const mongo = await openMongo(db);
+      try {
+        expect(
+          await mongo
+            .db()
+            .collection('tasks')
+            .countDocuments({ owner: { $exists: true } }),
+        ).toBe(300);
+      } finally {
+        await mongo.close();
+      }
+      await stopWorkerProcess(doomed, 'SIGKILL');
     } finally {
-      await mongo.close();
+      // The next cases need the broker, whatever happened here.
+      await broker.startApp();
     }
-    await stopWorkerProcess(doomed, 'SIGKILL');
-    await broker.startApp();
 
     // Two producers (one also a worker) start: between them, each task is published once.
     const options = { namespace, amqpUri: broker.uri, mongoUri: db, requestTimeout: 1000 };
