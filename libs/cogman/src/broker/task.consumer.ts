@@ -3,7 +3,7 @@ import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CONSUMER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { MAX_PREFETCH, type ResolvedCogmanOptions } from '../config';
 import { WorkerShutdownError } from '../errors';
 import type { TaskPriority } from '../task';
 import { within } from '../util/within';
@@ -128,8 +128,10 @@ export class TaskConsumer {
 
   private open(priority: TaskPriority): ChannelWrapper {
     const queues = this.topology.queues(priority);
-    // RabbitMQ's prefetch count is an unsigned 16-bit integer.
-    const prefetch = Math.min(this.slots[priority].limit * this.options.prefetchMultiplier, 65535);
+    const prefetch = Math.min(
+      this.slots[priority].limit * this.options.prefetchMultiplier,
+      MAX_PREFETCH,
+    );
     const channel = this.connection!.createChannel({
       name: `cogman-consume-${priority}`,
       confirm: false,

@@ -18,6 +18,9 @@ const KNOWN_OPTIONS = new Set<string>([
 /** Shortest API key accepted: guessing one of 16 random characters is out of reach. */
 export const MIN_API_KEY_LENGTH = 16;
 
+/** Largest prefetch count RabbitMQ accepts (an unsigned 16-bit integer). */
+export const MAX_PREFETCH = 65535;
+
 /** Largest timer delay Node accepts (about 24.8 days); longer timeouts would fire at once. */
 export const MAX_TIMEOUT = 2 ** 31 - 1;
 
@@ -55,16 +58,16 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     ),
     startRestServer: boolean('startRestServer', pick('startRestServer')),
     startWorker: boolean('startWorker', pick('startWorker')),
-    // RabbitMQ's prefetch count is an unsigned 16-bit integer.
+    // A worker's prefetch is at least its concurrency.
     highPriorityConcurrency: positiveInteger(
       'highPriorityConcurrency',
       pick('highPriorityConcurrency'),
-      65535,
+      MAX_PREFETCH,
     ),
     lowPriorityConcurrency: positiveInteger(
       'lowPriorityConcurrency',
       pick('lowPriorityConcurrency'),
-      65535,
+      MAX_PREFETCH,
     ),
     prefetchMultiplier: positiveInteger('prefetchMultiplier', pick('prefetchMultiplier'), 100),
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
