@@ -2,8 +2,10 @@ import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
+import { Socket } from 'node:net';
 import { redactUri, type ResolvedCogmanOptions } from '../config';
 import { BrokerUnavailableError } from '../errors';
+import { batchSocketWrites } from './socket-writes';
 
 /** What `checkQueue` says of one queue, or why it could not say. */
 export type QueueCheck =
@@ -136,6 +138,13 @@ export class BrokerConnection {
         `Could not reconnect to RabbitMQ (attempt ${failures}: ${err?.message ?? 'unknown error'}); next attempt in ${manager.reconnectTimeInSeconds} s`,
       );
     });
+    // Each connection's frames of one tick leave together (see batchSocketWrites).
+    const batch = (connection: unknown) => {
+      const socket = socketOf(connection);
+      if (socket) batchSocketWrites(socket);
+    };
+    batch(manager.connection);
+    manager.on('connect', ({ connection }: { connection: unknown }) => batch(connection));
     manager.on('connect', () => {
       if (lostAt !== undefined) {
         logger.log(`Reconnected to RabbitMQ after ${((Date.now() - lostAt) / 1000).toFixed(1)} s`);
@@ -185,6 +194,13 @@ export class BrokerConnection {
     // Not `AmqpConnection.close`, which assumes its default channel exists.
     await this.amqp.managedConnection?.close();
   }
+}
+
+/** The socket under an amqplib connection (amqplib keeps it as `connection.stream`). */
+function socketOf(connection: unknown): Socket | undefined {
+  const stream = (connection as { connection?: { stream?: unknown } } | undefined)?.connection
+    ?.stream;
+  return stream instanceof Socket ? stream : undefined;
 }
 
 /** golevelup logs every channel it opens or closes; Cogman keeps that at debug level. */
