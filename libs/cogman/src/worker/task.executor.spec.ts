@@ -31,15 +31,6 @@ function delivery(task: TaskEnvelope, abort = new TaskAbort()): Delivery {
   return { msg, queue: 'low_priority_queue_0', priority: task.priority, abort };
 }
 
-/** Lets pending callbacks run until `done` holds; fails after a second. */
-async function waitUntil(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 1000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('the condition did not hold within 1 s');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 describe('TaskExecutor', () => {
   let executor: TaskExecutor;
   let store: InMemoryTaskLogStore;
@@ -343,12 +334,22 @@ describe('TaskExecutor', () => {
     expect((await store.get(task.taskId))?.status).toBe('cancelled');
   });
 
-  it('describes an attempt its producer never recorded (an expired record, a foreign message)', async () => {
-    register('ok', () => {});
+  it('describes an attempt its producer never recorded (an expired record, a foreign message) with its outcome', async () => {
+    register('ok', () => {
+      events.push('handle');
+    });
     const task = buildTask({ name: 'ok', primaryKey: 'pk' }).task;
     producerLog = undefined;
+    const described: string[] = [];
+    const record = store.record.bind(store);
+    store.record = (change) => {
+      if (change.task) described.push(change.status);
+      return record(change);
+    };
     await executor.execute(delivery(task));
-    expect(events).toEqual(['record in_progress', 'record in_progress', 'record success']);
+    // No write of its own: the description goes with the outcome, after the handler.
+    expect(events).toEqual(['record in_progress', 'handle', 'record success']);
+    expect(described).toEqual(['success']);
     expect(await store.get(task.taskId)).toMatchObject({
       name: 'ok',
       primaryKey: 'pk',
@@ -356,25 +357,38 @@ describe('TaskExecutor', () => {
     });
   });
 
-  it('runs the handler without waiting for that description, and records the outcome after it', async () => {
+  it('describes an undescribed attempt whose outcome is a retry, or that shutdown hands back', async () => {
+    register('flaky', () => {
+      throw new Error('boom');
+    });
+    const retried = buildTask({ name: 'flaky', retry: 1 }).task;
+    producerLog = undefined;
+    await executor.execute(delivery(retried));
+    expect(events).toEqual(['record in_progress', 'schedule attempt 2', 'record retry']);
+    expect(await store.get(retried.taskId)).toMatchObject({ name: 'flaky', status: 'retry' });
+
+    // Shutdown gave up on it: requeued, and described meanwhile.
+    events.length = 0;
+    const requeued = buildTask({ name: 'ok' }).task;
+    register('ok', () => {
+      abort.abort(new WorkerShutdownError());
+    });
+    const abort = new TaskAbort();
+    await expect(executor.execute(delivery(requeued, abort))).resolves.toBe('requeue');
+    expect(events).toEqual(['record in_progress', 'record in_progress']);
+    expect(await store.get(requeued.taskId)).toMatchObject({ name: 'ok', status: 'in_progress' });
+  });
+
+  it('describes an undescribed attempt it skips as finished (a redelivery)', async () => {
     register('ok', () => {
       events.push('handle');
     });
     const task = buildTask({ name: 'ok' }).task;
     producerLog = undefined;
-    let describe!: () => void;
-    const record = store.record.bind(store);
-    store.record = (change) => {
-      if (!change.task) return record(change);
-      events.push('describe sent');
-      return new Promise((resolve) => (describe = () => resolve(record(change))));
-    };
-    const executing = executor.execute(delivery(task));
-    await waitUntil(() => events.includes('handle'));
-    expect(events).toEqual(['record in_progress', 'describe sent', 'handle']);
-    describe();
-    await expect(executing).resolves.toBe('ack');
-    expect(events.at(-1)).toBe('record success');
+    await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
+    events.length = 0;
+    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    expect(events).toEqual(['record in_progress', 'record in_progress']);
     expect(await store.get(task.taskId)).toMatchObject({ name: 'ok', status: 'success' });
   });
 });

@@ -108,21 +108,14 @@ export class TaskExecutor {
         },
         { deferrable: true },
       );
-      // Usually the worker got here before the producer's record: the description follows, while
-      // the handler runs (the changes after it go behind it, on the same connection).
-      const describing =
-        started.described === false
-          ? this.store.record(
-              { taskId: task.taskId, status: 'in_progress', at: new Date(), task },
-              { deferrable: true },
-            )
-          : undefined;
-      // Its failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
-      describing?.catch(() => {});
+      // Usually the worker gets here before the producer's record (whose write waits for the
+      // broker's confirm, which waits for this worker's ack). The producer's write will carry
+      // the description; in case it never comes, the outcome carries it too, in the same write.
+      const describe = started.described === false ? task : undefined;
       if (!started.applied && isFinished(started.previous)) {
         // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
         this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
-        await describing;
+        await this.describe(describe);
         return 'ack';
       }
       const info = taskInfo(task, settings.retry);
@@ -140,21 +133,22 @@ export class TaskExecutor {
       });
       const duration = Math.round((performance.now() - began) * 1000) / 1000;
       delivery.release?.();
-      await describing;
 
       const reason: unknown = abort.aborted ? abort.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
-      if (reason instanceof WorkerShutdownError) return 'requeue';
-      if (reason instanceof TaskCancelledError) return 'ack';
+      if (reason instanceof WorkerShutdownError || reason instanceof TaskCancelledError) {
+        await this.describe(describe);
+        return reason instanceof WorkerShutdownError ? 'requeue' : 'ack';
+      }
       if (outcome.ok) {
-        await this.record(task, 'success', { duration });
+        await this.record(task, 'success', { duration, task: describe });
         this.metrics?.taskProcessed(task.name, task.priority, 'success', duration);
         return 'ack';
       }
       const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
       const failError = errorText(error);
       if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
-        await this.record(task, 'failed', { failError, duration });
+        await this.record(task, 'failed', { failError, duration, task: describe });
         this.metrics?.taskProcessed(task.name, task.priority, 'failed', duration);
         this.metrics?.taskFailed(task.name, task.priority);
         return 'ack';
@@ -167,7 +161,7 @@ export class TaskExecutor {
       const guard = { unlessCancelled: task.taskId };
       if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
       else await this.dispatcher.dispatch(next, guard);
-      await this.record(task, 'retry', { failError, duration });
+      await this.record(task, 'retry', { failError, duration, task: describe });
       this.metrics?.taskProcessed(task.name, task.priority, 'retry', duration);
       this.metrics?.taskRetried(task.name, task.priority);
       return 'ack';
@@ -176,15 +170,21 @@ export class TaskExecutor {
     }
   }
 
+  /** Records an outcome; `fields.task` describes the attempt where its record lacks that. */
   private record(
     task: TaskEnvelope,
     status: TaskStatus,
-    fields: { failError?: string; duration?: number } = {},
+    fields: { failError?: string; duration?: number; task?: TaskEnvelope } = {},
   ) {
     return this.store.record(
       { taskId: task.taskId, status, at: new Date(), ...fields },
       { deferrable: true },
     );
+  }
+
+  /** Adds the description to a record that lacks it, where no outcome will carry it. */
+  private async describe(task: TaskEnvelope | undefined): Promise<void> {
+    if (task) await this.record(task, 'in_progress', { task });
   }
 
   private async deadLetter(
