@@ -99,4 +99,38 @@ describe('RedisTaskLogStore (real Redis)', () => {
       expect((await store.get(task.taskId))?.status).toBe(status);
     }
   });
+
+  it('stores any text as it was written, and one change with a lone surrogate spoils none of its call', async () => {
+    const odd = 'quote " backslash \\ \\u00e9 newline \n tab \t nul \u0000 é 😀 中文';
+    const task = buildTask({
+      name: `name ${odd}`,
+      primaryKey: `pk ${odd}`,
+      headers: { note: odd },
+      payload: { text: odd },
+    }).task;
+    const lone = buildTask({ name: 'lone' }).task;
+    // One call (same tick): the odd texts, and an error message with a lone surrogate.
+    const results = await Promise.all([
+      store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task }),
+      store.record({ taskId: lone.taskId, status: 'initiated', at: new Date(), task: lone }),
+      store.record({
+        taskId: lone.taskId,
+        status: 'failed',
+        at: new Date(),
+        failError: `broken \ud800 text ${odd}`,
+      }),
+    ]);
+    expect(results.map((result) => result.applied)).toEqual([true, true, true]);
+    expect(await store.get(task.taskId)).toMatchObject({
+      name: `name ${odd}`,
+      primaryKey: `pk ${odd}`,
+      headers: { note: odd },
+      payload: { text: odd },
+    });
+    // As Redis stored it before: the lone surrogate becomes U+FFFD, the rest is unchanged.
+    expect(await store.get(lone.taskId)).toMatchObject({
+      status: 'failed',
+      failError: `broken \ufffd text ${odd}`,
+    });
+  });
 });

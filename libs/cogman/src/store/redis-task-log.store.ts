@@ -34,21 +34,18 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  *
  * No KEYS: the keys are named from the prefix (the script touches as many task hashes as there are
  * changes, plus the schedule; Redis Cluster is not supported).
- * ARGV: key prefix, ttl (ms), then for each change: taskId, status, updatedAt (ms), runAt (ms or
- * ''), guard (the id of an attempt whose cancellation vetoes the change, or ''), d, f, d describe
- * values (field, value, ...), f status values (field, value, ...).
+ * ARGV: key prefix, ttl (ms), and the changes as one JSON array (one string to build and send
+ * instead of ten arguments a change), each change an array of strings: taskId, status, updatedAt
+ * (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the change, or
+ * ''), then two arrays: the describing fields and the status fields (field, value, ...).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
 local prefix, ttl = ARGV[1], ARGV[2]
 local out = {}
-local i = 3
-while i <= #ARGV do
-  local id, status, updatedAt, runAt, guard = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local d, f = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  local first = i + 7
-  local after = first + d + f
+for _, c in ipairs(cjson.decode(ARGV[3])) do
+  local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
   local key = prefix .. 'task:' .. id
   if guard ~= '' and redis.call('HGET', prefix .. 'task:' .. guard, 'status') == 'cancelled' then
     out[#out + 1] = 0
@@ -56,14 +53,14 @@ while i <= #ARGV do
     out[#out + 1] = 1
   else
     local previous = redis.call('HGET', key, 'status')
-    for j = first, first + d - 1, 2 do
-      redis.call('HSETNX', key, ARGV[j], ARGV[j + 1])
+    for j = 1, #describe, 2 do
+      redis.call('HSETNX', key, describe[j], describe[j + 1])
     end
     local applied = 0
     if not previous or (ranks[previous] or 0) < ranks[status] then
       local fields = { 'status', status, 'updatedAt', updatedAt }
-      for j = first + d, after - 1 do
-        fields[#fields + 1] = ARGV[j]
+      for j = 1, #more do
+        fields[#fields + 1] = more[j]
       end
       redis.call('HSET', key, unpack(fields))
       applied = 1
@@ -85,7 +82,6 @@ while i <= #ARGV do
     out[#out + 1] = previous or ''
     out[#out + 1] = redis.call('HEXISTS', key, 'task')
   end
-  i = after
 end
 return out
 `;
@@ -93,9 +89,20 @@ return out
 /** Most changes sent in one call. */
 const MAX_BATCH = 500;
 
+/** One change as the script reads it (see RECORD_SCRIPT). */
+type ChangeArgs = [
+  taskId: string,
+  status: string,
+  updatedAt: string,
+  runAt: string,
+  guard: string,
+  describe: string[],
+  fields: string[],
+];
+
 /** A change waiting for the end of the tick, and who waits for its result. */
 interface Pending {
-  args: (string | number)[];
+  args: ChangeArgs;
   resolve: (result: TaskStatusResult) => void;
   reject: (error: unknown) => void;
 }
@@ -168,20 +175,18 @@ export class RedisTaskLogStore implements TaskLogStore {
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
     const describe = change.task ? describeFields(change.task, change.withPayload !== false) : [];
     const fields: string[] = [];
-    if (change.failError !== undefined) fields.push('failError', change.failError);
+    if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
-    const args = [
-      change.taskId,
+    const args: ChangeArgs = [
+      wellFormed(change.taskId),
       change.status,
-      change.at.getTime(),
-      change.runAt?.getTime() ?? '',
-      change.unlessCancelled ?? '',
-      describe.length,
-      fields.length,
-      ...describe,
-      ...fields,
+      String(change.at.getTime()),
+      change.runAt ? String(change.runAt.getTime()) : '',
+      wellFormed(change.unlessCancelled ?? ''),
+      describe,
+      fields,
     ];
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) process.nextTick(() => this.flush());
@@ -196,9 +201,8 @@ export class RedisTaskLogStore implements TaskLogStore {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    const args: (string | number)[] = [this.prefix, this.options.redisTtl];
-    for (const { args: change } of batch) args.push(...change);
-    this.recordScript(...args).then(
+    const changes = JSON.stringify(batch.map((pending) => pending.args));
+    this.recordScript(this.prefix, this.options.redisTtl, changes).then(
       (out) => {
         for (const [i, { resolve }] of batch.entries()) {
           const previous = out[3 * i + 1];
@@ -242,6 +246,15 @@ export class RedisTaskLogStore implements TaskLogStore {
 function script<T>(redis: Redis, name: string, keys: number, lua: string): Command<T> {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   return (redis as unknown as Record<string, Command<T>>)[name].bind(redis);
+}
+
+/**
+ * The text as Redis would store it, a lone UTF-16 surrogate replaced by U+FFFD. Redis's JSON
+ * decoder refuses an escaped lone surrogate, which would fail every change of the call. (The
+ * description is JSON itself, so its escapes arrive as text; a payload is decoded bytes.)
+ */
+function wellFormed(text: string): string {
+  return /[\ud800-\udfff]/.test(text) ? Buffer.from(text, 'utf8').toString('utf8') : text;
 }
 
 /** The attempt as stored in the `task` field: one JSON value, defaults left out. */
