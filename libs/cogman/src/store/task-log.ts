@@ -76,9 +76,11 @@ export class TaskLog {
   }
 
   /** Records a change in Redis, and in the archive if it applied there (or describes the task). */
-  async record(change: TaskStatusChange, options: RecordOptions = {}): Promise<TaskStatusResult> {
+  record(change: TaskStatusChange, options: RecordOptions = {}): Promise<TaskStatusResult> {
     if (!options.deferrable) {
-      return this.archiveIfApplied(change, await this.store.record(change), options);
+      return this.store
+        .record(change)
+        .then((result) => this.archiveIfApplied(change, result, options));
     }
     if (!this.store.available && this.waiting.size >= MAX_DEFERRED_WRITES) {
       return this.drop(change, options);
@@ -86,9 +88,12 @@ export class TaskLog {
     const writing = this.store.record(change);
     // Waits at most one to two beats when Redis is there but does not answer; not at all when
     // it is known to be unreachable.
-    const settled = this.store.available ? await this.watch(writing) : null;
-    if (settled) return this.archiveIfApplied(change, settled, options);
-    return this.defer(change, writing, options);
+    if (!this.store.available) return this.defer(change, writing, options);
+    return this.watch(writing).then((settled) =>
+      settled
+        ? this.archiveIfApplied(change, settled, options)
+        : this.defer(change, writing, options),
+    );
   }
 
   /** Stops the clock of waiting writes; those still waiting are given up on. */
@@ -116,17 +121,17 @@ export class TaskLog {
     return record ?? (archive ? archive.get(taskId) : null);
   }
 
-  private async archiveIfApplied(
+  private archiveIfApplied(
     change: TaskStatusChange,
     result: TaskStatusResult,
     { durable = false }: RecordOptions,
-  ): Promise<TaskStatusResult> {
+  ): TaskStatusResult | Promise<TaskStatusResult> {
     // A change that did not apply still carries the attempt's description, which the archive
     // may lack (a worker's change can overtake its producer's).
     if (this.archive && (result.applied || change.task)) {
       const archiving = this.archive.write(change);
-      if (durable) await archiving;
-      else archiving.catch(() => {});
+      if (durable) return archiving.then(() => result);
+      archiving.catch(() => {});
     }
     return result;
   }
@@ -134,12 +139,16 @@ export class TaskLog {
   /** The write's result, or null once it has waited one to two beats. */
   private watch(writing: Promise<TaskStatusResult>): Promise<TaskStatusResult | null> {
     this.startClock();
-    let late!: () => void;
-    const givenUp = new Promise<null>((resolve) => (late = () => resolve(null)));
-    this.watched.add(late);
-    const forget = () => this.watched.delete(late) || this.watchedBefore.delete(late);
-    writing.then(forget, forget);
-    return Promise.race([writing, givenUp]);
+    return new Promise((resolve) => {
+      const late = () => resolve(null);
+      this.watched.add(late);
+      const settle = () => {
+        if (!this.watched.delete(late)) this.watchedBefore.delete(late);
+        // Its result, or its failure: the promise follows the settled write.
+        resolve(writing);
+      };
+      writing.then(settle, settle);
+    });
   }
 
   private startClock(): void {
@@ -190,11 +199,8 @@ export class TaskLog {
 
   /** The archive does not depend on Redis: it gets the change now. */
   private asDeferred(change: TaskStatusChange, options: RecordOptions): Promise<TaskStatusResult> {
-    return this.archiveIfApplied(
-      change,
-      { applied: true, previous: null, deferred: true },
-      options,
-    );
+    const deferred = { applied: true, previous: null, deferred: true };
+    return Promise.resolve(this.archiveIfApplied(change, deferred, options));
   }
 
   private read<T>(what: string, reading: Promise<T>): Promise<T> {
