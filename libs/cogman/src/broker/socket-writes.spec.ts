@@ -1,15 +1,25 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { batchSocketWrites } from './socket-writes';
 
-/** A loopback server that keeps everything it receives. */
-async function listen(): Promise<{ server: Server; received: () => Buffer; port: number }> {
-  const chunks: Buffer[] = [];
-  const server = createServer((peer) => peer.on('data', (chunk: Buffer) => chunks.push(chunk)));
+/** A loopback server that keeps what it receives, and says when it has received `text`. */
+async function listen() {
+  let received = '';
+  const arrived = new EventEmitter();
+  const server = createServer((peer) =>
+    peer.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+      arrived.emit('data');
+    }),
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  return { server, port, received: () => Buffer.concat(chunks) };
+  const receivedAll = async (text: string) => {
+    while (received.length < text.length) await once(arrived, 'data');
+    return received;
+  };
+  return { server, port, receivedAll };
 }
 
 /** Counts the writes the socket hands to the operating system (one per `_write` / `_writev`). */
@@ -30,23 +40,15 @@ function countWrites(socket: Socket): { writes: number; chunks: number } {
   return counts;
 }
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 describe('batchSocketWrites', () => {
   let server: Server;
   let socket: Socket;
-  let received: () => Buffer;
+  let receivedAll: (text: string) => Promise<string>;
 
   beforeEach(async () => {
     const listening = await listen();
     server = listening.server;
-    received = listening.received;
+    receivedAll = listening.receivedAll;
     socket = new Socket();
     socket.connect(listening.port, '127.0.0.1');
     await once(socket, 'connect');
@@ -68,8 +70,8 @@ describe('batchSocketWrites', () => {
     void Promise.resolve().then(() => {
       for (const frame of sent.slice(60)) socket.write(frame);
     });
-    await until(() => received().length === Buffer.concat(sent).length);
-    expect(received().toString()).toBe(Buffer.concat(sent).toString());
+    const text = Buffer.concat(sent).toString();
+    expect(await receivedAll(text)).toBe(text);
     expect(counts).toEqual({ writes: 1, chunks: 100 });
   });
 
@@ -78,17 +80,17 @@ describe('batchSocketWrites', () => {
     batchSocketWrites(socket); // a second time changes nothing
     const counts = countWrites(socket);
     for (const frame of frames(0, 10)) socket.write(frame);
-    await until(() => received().toString().endsWith('frame 9;'));
+    await receivedAll(Buffer.concat(frames(0, 10)).toString());
     expect(counts).toEqual({ writes: 1, chunks: 10 });
     for (const frame of frames(10, 5)) socket.write(frame);
-    await until(() => received().toString().endsWith('frame 14;'));
+    await receivedAll(Buffer.concat(frames(0, 15)).toString());
     expect(counts).toEqual({ writes: 2, chunks: 15 });
   });
 
   it('is what makes the difference: an unbatched socket writes each frame on its own', async () => {
     const counts = countWrites(socket);
     for (const frame of frames(0, 10)) socket.write(frame);
-    await until(() => received().toString().endsWith('frame 9;'));
+    await receivedAll(Buffer.concat(frames(0, 10)).toString());
     expect(counts).toEqual({ writes: 10, chunks: 10 });
   });
 });
