@@ -208,11 +208,13 @@ export class TaskConsumer {
   /** A closed channel's deliveries are redelivered by the broker: those not started are dropped. */
   private forgetWaiting(priority: TaskPriority, acks: ChannelAcks): void {
     const { waiting } = this.slots[priority];
-    const kept = waiting.filter((delivery) => delivery.acks !== acks);
+    const kept: InFlight[] = [];
     for (const delivery of waiting) {
-      if (delivery.acks !== acks) continue;
-      delivery.settled = true;
-      this.inFlight.delete(delivery);
+      if (delivery.acks !== acks) kept.push(delivery);
+      else {
+        delivery.settled = true;
+        this.inFlight.delete(delivery);
+      }
     }
     waiting.splice(0, waiting.length, ...kept);
     if (this.inFlight.size === 0) this.onIdle?.();

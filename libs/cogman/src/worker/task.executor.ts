@@ -111,11 +111,11 @@ export class TaskExecutor {
       // Usually the worker gets here before the producer's record (whose write waits for the
       // broker's confirm, which waits for this worker's ack). The producer's write will carry
       // the description; in case it never comes, the outcome carries it too, in the same write.
-      const describe = started.described === false ? task : undefined;
+      const undescribed = started.described === false ? task : undefined;
       if (!started.applied && isFinished(started.previous)) {
         // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
         this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
-        await this.describe(describe);
+        await this.describe(undescribed);
         return 'ack';
       }
       const info = taskInfo(task, settings.retry);
@@ -137,18 +137,18 @@ export class TaskExecutor {
       const reason: unknown = abort.aborted ? abort.reason : undefined;
       // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
       if (reason instanceof WorkerShutdownError || reason instanceof TaskCancelledError) {
-        await this.describe(describe);
+        await this.describe(undescribed);
         return reason instanceof WorkerShutdownError ? 'requeue' : 'ack';
       }
       if (outcome.ok) {
-        await this.record(task, 'success', { duration, task: describe });
+        await this.record(task, 'success', { duration, task: undescribed });
         this.metrics?.taskProcessed(task.name, task.priority, 'success', duration);
         return 'ack';
       }
       const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
       const failError = errorText(error);
       if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
-        await this.record(task, 'failed', { failError, duration, task: describe });
+        await this.record(task, 'failed', { failError, duration, task: undescribed });
         this.metrics?.taskProcessed(task.name, task.priority, 'failed', duration);
         this.metrics?.taskFailed(task.name, task.priority);
         return 'ack';
@@ -161,7 +161,7 @@ export class TaskExecutor {
       const guard = { unlessCancelled: task.taskId };
       if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
       else await this.dispatcher.dispatch(next, guard);
-      await this.record(task, 'retry', { failError, duration, task: describe });
+      await this.record(task, 'retry', { failError, duration, task: undescribed });
       this.metrics?.taskProcessed(task.name, task.priority, 'retry', duration);
       this.metrics?.taskRetried(task.name, task.priority);
       return 'ack';
@@ -240,12 +240,11 @@ function runWithin(
   return new Promise((resolve) => {
     // Cancelled (or shut down) before it started: the handler is not run.
     if (abort.aborted) return resolve({ ok: false, error: abort.reason });
-    let settled = false;
     const timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeout)), timeout);
     const stopListening = abort.onAbort((error) => finish({ ok: false, error }));
+    // The first outcome counts; a later one (a handler finishing after its timeout) changes
+    // nothing: clearing and resolving again are no-ops.
     function finish(outcome: { ok: true } | { ok: false; error: unknown }) {
-      if (settled) return;
-      settled = true;
       clearTimeout(timer);
       stopListening();
       resolve(outcome);
