@@ -79,8 +79,26 @@ describe('RedisTaskLogStore (real Redis)', () => {
       retry: 2,
       payload: Buffer.from([0, 255]),
     }).task;
-    await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
-    await store.record({ taskId: task.taskId, status: 'initiated', at: new Date(), task });
+    const first = await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
+    expect(first).toEqual({ applied: true, previous: null, described: false });
+    const describing = await store.record({
+      taskId: task.taskId,
+      status: 'initiated',
+      at: new Date(),
+      task,
+    });
+    expect(describing).toEqual({ applied: false, previous: 'success', described: true });
+    // Described once: a later description (here a different one) changes nothing.
+    const other = buildTask({ name: 'other', payload: { y: 2 } }).task;
+    const again = await store.record({
+      taskId: task.taskId,
+      status: 'in_progress',
+      at: new Date(),
+      task: { ...other, taskId: task.taskId },
+    });
+    expect(again).toEqual({ applied: false, previous: 'success', described: true });
+    const plain = await store.record({ taskId: task.taskId, status: 'failed', at: new Date() });
+    expect(plain).toEqual({ applied: false, previous: 'success', described: true });
     const record = await store.get(task.taskId);
     expect(record).toMatchObject({
       status: 'success',

@@ -27,9 +27,9 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
 
 /**
  * Applies status changes, each in one step, so concurrent writers never lose an update:
- * descriptive fields are only added when missing (HSETNX), the status and its fields only when
- * the status moves forward, the schedule follows the status, and the TTL is set in the same step
- * (for a scheduled attempt, counted from its due time).
+ * descriptive fields are only added to a record that lacks them, the status and its fields only
+ * when the status moves forward, the schedule follows the status, and the TTL is set in the same
+ * step (for a scheduled attempt, counted from its due time).
  * The changes made in one tick of the event loop travel together, in one call.
  *
  * No KEYS: the keys are named from the prefix (the script touches as many task hashes as there are
@@ -52,17 +52,25 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
     out[#out + 1] = 'cancelled'
     out[#out + 1] = 1
   else
-    local previous = redis.call('HGET', key, 'status')
-    for j = 1, #describe, 2 do
-      redis.call('HSETNX', key, describe[j], describe[j + 1])
+    -- One read for the status and whether the record holds the description (its fields, task
+    -- and payload, are always written together, so one stands for both).
+    local found = redis.call('HMGET', key, 'status', 'task')
+    local previous, described = found[1], found[2] ~= false
+    local fields = {}
+    if not described then
+      for j = 1, #describe do
+        fields[j] = describe[j]
+      end
     end
     local applied = 0
     if not previous or (ranks[previous] or 0) < ranks[status] then
-      local fields = { 'status', status, 'updatedAt', updatedAt }
+      fields[#fields + 1] = 'status'
+      fields[#fields + 1] = status
+      fields[#fields + 1] = 'updatedAt'
+      fields[#fields + 1] = updatedAt
       for j = 1, #more do
         fields[#fields + 1] = more[j]
       end
-      redis.call('HSET', key, unpack(fields))
       applied = 1
       if status == 'scheduled' and runAt ~= '' then
         redis.call('ZADD', prefix .. 'scheduled', runAt, id)
@@ -71,6 +79,7 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
         redis.call('ZREM', prefix .. 'scheduled:claimed', id)
       end
     end
+    if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
     -- A scheduled attempt is kept until it is due, and the TTL after that.
     local keep = tonumber(ttl)
     if (applied == 1 and status or previous) == 'scheduled' then
@@ -80,7 +89,7 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
     redis.call('PEXPIRE', key, keep)
     out[#out + 1] = applied
     out[#out + 1] = previous or ''
-    out[#out + 1] = redis.call('HEXISTS', key, 'task')
+    out[#out + 1] = (described or #describe > 0) and 1 or 0
   end
 end
 return out
@@ -173,7 +182,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
-    const describe = change.task ? describeFields(change.task, change.withPayload !== false) : [];
+    const describe = change.task ? describeFields(change.task) : [];
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
@@ -274,11 +283,10 @@ interface StoredDescription {
 }
 
 /**
- * The descriptive fields of an attempt: `task` (one JSON value) and, unless left out, `payload`
- * (JSON text, or base64 of binary bytes). Written only where missing, so they are sent once in
- * practice: with the first status change that knows them.
+ * The descriptive fields of an attempt: `task` (one JSON value) and `payload` (JSON text, or
+ * base64 of binary bytes), always written together, and only to a record that lacks them.
  */
-function describeFields(task: TaskEnvelope, withPayload: boolean): string[] {
+function describeFields(task: TaskEnvelope): string[] {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
   const description: StoredDescription = {
     name: task.name,
@@ -296,9 +304,12 @@ function describeFields(task: TaskEnvelope, withPayload: boolean): string[] {
   if (task.timeout !== undefined) description.timeout = task.timeout;
   if (task.backoff !== undefined) description.backoff = task.backoff;
   if (binary) description.binary = true;
-  const fields = ['task', JSON.stringify(description)];
-  if (withPayload) fields.push('payload', task.payload.body.toString(binary ? 'base64' : 'utf8'));
-  return fields;
+  return [
+    'task',
+    JSON.stringify(description),
+    'payload',
+    task.payload.body.toString(binary ? 'base64' : 'utf8'),
+  ];
 }
 
 function fromHash(taskId: string, hash: Record<string, string>): StoredTask {

@@ -12,8 +12,6 @@ export interface TaskStatusChange {
   retry?: number;
   /** The attempt itself: fills in a record that does not exist yet (or lost these fields). */
   task?: TaskEnvelope;
-  /** False: fill in the attempt without its payload (the record has it already, normally). */
-  withPayload?: boolean;
   /** When a `scheduled` attempt is due. */
   runAt?: Date;
   /**
