@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { DEFAULT_SYSTEMS, MODES } from '../bench/support/config';
+import { DEFAULT_SYSTEMS, MODES, PRIORITIES } from '../bench/support/config';
 
 const ROOT = join(__dirname, '..');
 
@@ -31,14 +31,25 @@ describe('benchmarks, smoke mode', () => {
   it('npm run bench -- --smoke runs every system in every mode and prints the table', async () => {
     const { code, output } = await runBench('throughput.main.ts', ['--smoke']);
     expect({ code, output }).toMatchObject({ code: 0 });
-    for (const mode of MODES) {
+    // Paced rows are measured at each priority (their queues differ: low priority is lazy).
+    const labels = MODES.flatMap((mode) =>
+      mode === 'paced' ? PRIORITIES.map((priority) => `${mode} ${priority}`) : [mode],
+    );
+    for (const label of labels) {
       for (const system of DEFAULT_SYSTEMS) {
-        expect(output).toMatch(new RegExp(`^${mode} / ${system} +1 `, 'm'));
+        expect(output).toMatch(new RegExp(`^${label} / ${system} +1 `, 'm'));
       }
     }
     expect(output).toMatch(/^single: Cogman e2e \/ BullMQ e2e = /m);
     expect(output).toMatch(/^bulk: Cogman e2e \/ raw e2e = /m);
-    expect(output).toMatch(/^paced at \d+\/s: Cogman p99 send latency = /m);
+    for (const priority of PRIORITIES) {
+      expect(output).toMatch(
+        new RegExp(
+          `^paced at \\d+/s, ${priority} priority: Cogman p99 send latency = .*; raw amqplib `,
+          'm',
+        ),
+      );
+    }
     expect(output).toContain('Results written to');
   }, 600_000);
 

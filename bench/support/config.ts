@@ -25,6 +25,10 @@ export const COGMAN_SYSTEMS = {
 export const MODES = ['single', 'bulk', 'paced'] as const;
 export type SendMode = (typeof MODES)[number];
 
+/** Cogman's priorities: low priority queues are lazy (on disk first), high priority ones not. */
+export const PRIORITIES = ['high', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 /** What a child process runs: one system, one mode, one repetition. */
 export interface RunConfig {
   system: SystemName;
@@ -40,7 +44,7 @@ export interface RunConfig {
   bulkWindow: number;
   /** Tasks per second in `paced` mode. */
   rate: number;
-  priority: 'high' | 'low';
+  priority: Priority;
   /** Queue name, key prefix or namespace of this run, unique to it. */
   name: string;
   /** Path of the Cogman sources to load (default: this repository's libs/cogman/src). */
