@@ -97,6 +97,7 @@ export async function drive(
     enqueueRate: (config.count / enqueueMs) * 1000,
     endToEndRate: (config.count / endToEndMs) * 1000,
     latency: summarise(latencies),
+    latencies: Array.from(latencies, (ms) => Math.round(ms * 1000) / 1000),
     rssStartMb: rssStart / 2 ** 20,
     rssPeakMb: process.resourceUsage().maxRSS / 1024,
     cpuUserMs: cpu.user / 1000,

@@ -79,6 +79,8 @@ export interface RunResult {
   enqueueRate: number;
   endToEndRate: number;
   latency: LatencySummary;
+  /** Every send call's latency in ms (µs precision): the summary pools them over repetitions. */
+  latencies: number[];
   /** Resident set size after start-up and its peak over the process' life, in MiB. */
   rssStartMb: number;
   rssPeakMb: number;
