@@ -284,18 +284,18 @@ interface Verdict {
 }
 
 function verdicts(rows: Row[], options: Options): Verdict[] {
-  const find = (mode: SendMode, system: SystemName) =>
-    rows.find((r) => r.mode === mode && r.system === system);
+  const find = (mode: SendMode, priority: Priority, system: SystemName) =>
+    rows.find((r) => r.mode === mode && r.priority === priority && r.system === system);
   const out: Verdict[] = [];
   for (const mode of ['single', 'bulk'] as const) {
     for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
-      const c = find(mode, cogman);
+      const c = find(mode, options.priority, cogman);
       if (!c) continue;
       for (const [other, target] of [
         ['bullmq', GOALS.versusBullmq],
         ['raw', GOALS.versusRaw],
       ] as const) {
-        const o = find(mode, other);
+        const o = find(mode, options.priority, other);
         if (!o) continue;
         const ratio = c.endToEndRate / o.endToEndRate;
         out.push({
@@ -307,13 +307,11 @@ function verdicts(rows: Row[], options: Options): Verdict[] {
     }
   }
   for (const priority of options.pacedPriorities) {
-    const paced = (system: SystemName) =>
-      rows.find((r) => r.mode === 'paced' && r.priority === priority && r.system === system);
     // The broker's own latency on the same queue, for scale.
-    const raw = paced('raw');
+    const raw = find('paced', priority, 'raw');
     const ceiling = raw ? `; raw amqplib ${fixed(raw.p99, 2)} ms` : '';
     for (const [cogman, label] of Object.entries(COGMAN_SYSTEMS) as [SystemName, string][]) {
-      const c = paced(cogman);
+      const c = find('paced', priority, cogman);
       if (!c) continue;
       const met = c.p99 < GOALS.p99LatencyMs;
       out.push({
