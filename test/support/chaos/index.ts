@@ -1,3 +1,4 @@
+export { AmqpConnections, connectionClosed } from './amqp';
 export { ChaosServices } from './chaos-services';
 export { IsolatedFerretDB, ferretdbBinary } from './isolated-ferretdb';
 export { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbitmq';
@@ -12,6 +13,7 @@ export { isRunning, pidAlive, processesMentioning, type ProcessIdentity } from '
 export { CHAOS_DIR_PREFIX, reaper } from './reaper';
 export { ServiceProcess } from './service-process';
 export { TcpProxy, type CutMode, type ProxyStats } from './tcp-proxy';
+export { Timings } from './timings';
 export {
   CountStreamRuns,
   describeStream,
