@@ -1,6 +1,7 @@
 import { IsolatedFerretDB } from './isolated-ferretdb';
 import { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbitmq';
 import { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
+import { RabbitMQCluster, type RabbitMQClusterOptions } from './rabbitmq-cluster';
 import { reaper } from './reaper';
 import { TcpProxy } from './tcp-proxy';
 
@@ -24,6 +25,11 @@ export class ChaosServices {
   /** A private RabbitMQ node, started. */
   async rabbitmq(options?: IsolatedRabbitMQOptions): Promise<IsolatedRabbitMQ> {
     return this.start(new IsolatedRabbitMQ(options));
+  }
+
+  /** A private RabbitMQ cluster (three nodes unless `nodes` says otherwise), started. */
+  async rabbitmqCluster(options?: RabbitMQClusterOptions): Promise<RabbitMQCluster> {
+    return this.start(new RabbitMQCluster(options));
   }
 
   /** A private Redis, started. */

@@ -1,12 +1,19 @@
+export { AmqpConnections, connectionClosed } from './amqp';
 export { ChaosServices } from './chaos-services';
 export { IsolatedFerretDB, ferretdbBinary } from './isolated-ferretdb';
 export { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbitmq';
 export { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
+export {
+  RabbitMQCluster,
+  type RabbitMQClusterNode,
+  type RabbitMQClusterOptions,
+} from './rabbitmq-cluster';
 export { freePort, isListening, listensOn } from './ports';
 export { isRunning, pidAlive, processesMentioning, type ProcessIdentity } from './process-identity';
 export { CHAOS_DIR_PREFIX, reaper } from './reaper';
 export { ServiceProcess } from './service-process';
 export { TcpProxy, type CutMode, type ProxyStats } from './tcp-proxy';
+export { Timings } from './timings';
 export {
   CountStreamRuns,
   describeStream,

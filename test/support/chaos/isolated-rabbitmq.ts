@@ -5,7 +5,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../wait';
-import { freePort, isListening, listensOn } from './ports';
+import { startEpmd } from './epmd';
+import { freePort, listensOn } from './ports';
 import {
   identify,
   isRunning,
@@ -23,6 +24,22 @@ const run = promisify(execFile);
 export interface IsolatedRabbitMQOptions {
   /** How long a boot may take before it fails (ms). */
   startTimeout?: number;
+  /**
+   * Set by `RabbitMQCluster` for its nodes: the node then uses the cluster's epmd and Erlang
+   * cookie instead of its own, so that it can join the others.
+   */
+  member?: RabbitMQClusterMember;
+}
+
+/** What the nodes of one `RabbitMQCluster` share, and the name the cluster gives each. */
+export interface RabbitMQClusterMember {
+  nodeName: string;
+  /** The cluster's temp dir: the node's own dir is made inside it. */
+  clusterDir: string;
+  /** Port of the cluster's epmd, already running. */
+  epmdPort: number;
+  /** The cluster's Erlang cookie, written to the node's HOME. */
+  cookie: string;
 }
 
 type State = 'new' | 'running' | 'app-stopped' | 'down' | 'removed';
@@ -33,10 +50,11 @@ type State = 'new' | 'running' | 'app-stopped' | 'down' | 'removed';
  * its own temp dir, an empty plugin list (no management, no prometheus), its own Erlang cookie
  * (its own HOME) and its own epmd on a private port, so even `rabbitmqctl` cannot reach another
  * node from here. Started with `rabbitmq-server -detached`; the node's OS PID comes from its PID
- * file and is what `kill` and `stop` signal.
+ * file and is what `kill` and `stop` signal. A node of a `RabbitMQCluster` (`member`) uses the
+ * cluster's epmd and cookie instead, and keeps the rest to itself.
  */
 export class IsolatedRabbitMQ {
-  readonly nodeName = `cogman-chaos-${randomBytes(4).toString('hex')}@localhost`;
+  readonly nodeName: string;
   readonly timings = new Timings();
   amqpPort = 0;
   distPort = 0;
@@ -47,9 +65,14 @@ export class IsolatedRabbitMQ {
   private beam?: ProcessIdentity;
   private readonly scripts = rabbitmqScriptsDir();
   private readonly startTimeout: number;
+  private readonly member?: RabbitMQClusterMember;
 
   constructor(options: IsolatedRabbitMQOptions = {}) {
     this.startTimeout = options.startTimeout ?? 90_000;
+    this.member = options.member;
+    this.nodeName =
+      this.member?.nodeName ?? `cogman-chaos-${randomBytes(4).toString('hex')}@localhost`;
+    if (this.member) this.epmdPort = this.member.epmdPort;
   }
 
   /** `amqp://guest:guest@127.0.0.1:<port>` (guest may log in from loopback only). */
@@ -62,7 +85,7 @@ export class IsolatedRabbitMQ {
     return this.beam && isRunning(this.beam) ? this.beam.pid : undefined;
   }
 
-  /** PID of its private epmd. */
+  /** PID of its private epmd (undefined for a cluster's node: the cluster runs that one). */
   get epmdPid(): number | undefined {
     return this.epmd?.running ? this.epmd.pid : undefined;
   }
@@ -101,9 +124,16 @@ export class IsolatedRabbitMQ {
   /** Shuts the node down cleanly and boots it again: same ports, same data, new OS process. */
   async restart(): Promise<void> {
     await this.timings.measure('restart', async () => {
-      await this.shutdown();
+      await this.terminate();
       await this.boot();
     });
+  }
+
+  /**
+   * Shuts the node down cleanly (SIGTERM) and keeps its ports and data: `start` boots it again.
+   */
+  async shutdown(): Promise<void> {
+    await this.timings.measure('shutdown', () => this.terminate());
   }
 
   /** Kills the node's VM with SIGKILL (a crash: nothing flushed, no goodbye to clients). */
@@ -123,7 +153,7 @@ export class IsolatedRabbitMQ {
   async stop(): Promise<void> {
     if (this.state === 'removed') return;
     await this.timings.measure('stop', async () => {
-      await this.shutdown();
+      await this.terminate();
       await this.epmd?.stop();
       if (this.dir) {
         // A VM whose PID never became known (a boot that timed out) still has our dir in its
@@ -141,21 +171,25 @@ export class IsolatedRabbitMQ {
   }
 
   /** Runs `rabbitmqctl -n <node> <args>` against this node only; resolves with its output. */
-  async ctl(...args: string[]): Promise<string> {
+  ctl(...args: string[]): Promise<string> {
+    return this.cli('rabbitmqctl', ...args);
+  }
+
+  /**
+   * Runs one of RabbitMQ's CLI tools (`rabbitmqctl`, `rabbitmq-queues`, `rabbitmq-diagnostics`)
+   * as `<tool> -n <node> <args>` against this node; resolves with its output.
+   */
+  async cli(tool: string, ...args: string[]): Promise<string> {
     try {
-      const { stdout } = await run(
-        join(this.scripts, 'rabbitmqctl'),
-        ['-n', this.nodeName, ...args],
-        {
-          env: this.env(),
-          timeout: 120_000,
-        },
-      );
+      const { stdout } = await run(join(this.scripts, tool), ['-n', this.nodeName, ...args], {
+        env: this.env(),
+        timeout: 120_000,
+      });
       return stdout;
     } catch (error) {
       const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
       throw new Error(
-        `rabbitmqctl ${args.join(' ')} failed on ${this.nodeName}: ${String(error)}\n${stdout}${stderr}`,
+        `${tool} ${args.join(' ')} failed on ${this.nodeName}: ${String(error)}\n${stdout}${stderr}`,
       );
     }
   }
@@ -168,7 +202,11 @@ export class IsolatedRabbitMQ {
   }
 
   private async firstBoot(): Promise<void> {
-    this.dir = await mkdtemp(`${CHAOS_DIR_PREFIX}rabbitmq-`);
+    this.dir = await mkdtemp(
+      this.member
+        ? join(this.member.clusterDir, `${this.nodeName.split('@')[0]}-`)
+        : `${CHAOS_DIR_PREFIX}rabbitmq-`,
+    );
     reaper.trackDir(this.dir);
     // Every process of this node (and of its CLI) has `-home <dir>/home` on its command line.
     reaper.trackCommandLine(this.dir);
@@ -176,8 +214,9 @@ export class IsolatedRabbitMQ {
     await mkdir(home);
     await mkdir(join(this.dir, 'mnesia'));
     await mkdir(join(this.dir, 'log'));
-    // An Erlang cookie of its own: no other node accepts it.
-    await writeFile(join(home, '.erlang.cookie'), randomBytes(20).toString('hex'));
+    // An Erlang cookie of its own (or its cluster's): no other node accepts it.
+    const cookie = this.member?.cookie ?? randomBytes(20).toString('hex');
+    await writeFile(join(home, '.erlang.cookie'), cookie);
     await chmod(join(home, '.erlang.cookie'), 0o400);
     await writeFile(join(this.dir, 'enabled_plugins'), '');
     // Replaces the machine's rabbitmq-env.conf, which names the shared node.
@@ -186,14 +225,14 @@ export class IsolatedRabbitMQ {
     for (let attempt = 1; ; attempt++) {
       this.amqpPort = await freePort();
       this.distPort = await freePort();
-      this.epmdPort = await freePort();
+      if (!this.member) this.epmdPort = await freePort();
       // Replaces the machine's rabbitmq.conf, which listens on the shared node's port.
       await writeFile(
         join(this.dir, 'rabbitmq.conf'),
         `listeners.tcp.local = 127.0.0.1:${this.amqpPort}\nloopback_users.guest = true\n`,
       );
       try {
-        await this.startEpmd();
+        if (!this.member) this.epmd = await startEpmd(this.epmdPort);
         await this.boot();
         return;
       } catch (error) {
@@ -202,31 +241,9 @@ export class IsolatedRabbitMQ {
         );
         if (!clash || attempt === 3) throw error;
         // Another program took a port between the probe and the bind: new ports, new try.
-        await this.shutdown();
+        await this.terminate();
         await this.epmd?.stop();
       }
-    }
-  }
-
-  private async startEpmd(): Promise<void> {
-    const epmd = ServiceProcess.spawn('epmd', 'epmd', [
-      '-port',
-      String(this.epmdPort),
-      '-address',
-      '127.0.0.1',
-    ]);
-    this.epmd = epmd;
-    const outcome = await waitFor(
-      `epmd on port ${this.epmdPort}`,
-      async () =>
-        !epmd.running ? 'exited' : (await listensOn(epmd.pid, this.epmdPort)) && 'ready',
-      { timeout: 10_000 },
-    );
-    if (outcome === 'exited') {
-      // epmd says why only to syslog; a port that answers is one somebody else took.
-      const taken = await isListening(this.epmdPort);
-      const why = taken ? `port ${this.epmdPort}: address already in use` : epmd.output();
-      throw new Error(`epmd exited at start: ${why}`);
     }
   }
 
@@ -281,7 +298,7 @@ export class IsolatedRabbitMQ {
   }
 
   /** A clean shutdown: SIGTERM (RabbitMQ stops gracefully on it), SIGKILL after 60 s. */
-  private async shutdown(): Promise<void> {
+  private async terminate(): Promise<void> {
     const beam = this.beam;
     if (!beam) return;
     if (signalProcess(beam, 'SIGTERM')) {
