@@ -2,6 +2,7 @@ import { IsolatedFerretDB } from './isolated-ferretdb';
 import { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbitmq';
 import { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
 import { reaper } from './reaper';
+import { RedisCluster, type RedisClusterOptions } from './redis-cluster';
 import { TcpProxy } from './tcp-proxy';
 
 interface Stoppable {
@@ -29,6 +30,11 @@ export class ChaosServices {
   /** A private Redis, started. */
   async redis(options?: IsolatedRedisOptions): Promise<IsolatedRedis> {
     return this.start(new IsolatedRedis(options));
+  }
+
+  /** A private Redis Cluster (3 masters, 3 replicas), started and serving every slot. */
+  async redisCluster(options?: RedisClusterOptions): Promise<RedisCluster> {
+    return this.start(new RedisCluster(options));
   }
 
   /** A private FerretDB, started. */

@@ -5,6 +5,13 @@ export { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
 export { freePort, isListening, listensOn } from './ports';
 export { isRunning, pidAlive, processesMentioning, type ProcessIdentity } from './process-identity';
 export { CHAOS_DIR_PREFIX, reaper } from './reaper';
+export {
+  CLUSTER_SLOTS,
+  RedisCluster,
+  type RedisClusterNode,
+  type RedisClusterOptions,
+} from './redis-cluster';
+export { queryRedis, type RedisEndpoint, type RedisRole } from './redis-query';
 export { ServiceProcess } from './service-process';
 export { TcpProxy, type CutMode, type ProxyStats } from './tcp-proxy';
 export {
