@@ -3,6 +3,7 @@ import { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbi
 import { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
 import { reaper } from './reaper';
 import { RedisCluster, type RedisClusterOptions } from './redis-cluster';
+import { RedisSentinelGroup, type RedisSentinelOptions } from './redis-sentinel';
 import { TcpProxy } from './tcp-proxy';
 
 interface Stoppable {
@@ -35,6 +36,11 @@ export class ChaosServices {
   /** A private Redis Cluster (3 masters, 3 replicas), started and serving every slot. */
   async redisCluster(options?: RedisClusterOptions): Promise<RedisCluster> {
     return this.start(new RedisCluster(options));
+  }
+
+  /** A private Redis Sentinel group (a master, 2 replicas, 3 sentinels), started. */
+  async redisSentinel(options?: RedisSentinelOptions): Promise<RedisSentinelGroup> {
+    return this.start(new RedisSentinelGroup(options));
   }
 
   /** A private FerretDB, started. */

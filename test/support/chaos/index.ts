@@ -12,6 +12,11 @@ export {
   type RedisClusterOptions,
 } from './redis-cluster';
 export { queryRedis, type RedisEndpoint, type RedisRole } from './redis-query';
+export {
+  RedisSentinelGroup,
+  type RedisSentinelNode,
+  type RedisSentinelOptions,
+} from './redis-sentinel';
 export { ServiceProcess } from './service-process';
 export { TcpProxy, type CutMode, type ProxyStats } from './tcp-proxy';
 export {
