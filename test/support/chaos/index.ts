@@ -2,6 +2,7 @@ export { ChaosServices } from './chaos-services';
 export { IsolatedFerretDB, ferretdbBinary } from './isolated-ferretdb';
 export { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbitmq';
 export { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
+export { orphansOfKilledProcess, type Orphans } from './orphans';
 export { freePort, isListening, listensOn } from './ports';
 export { isRunning, pidAlive, processesMentioning, type ProcessIdentity } from './process-identity';
 export { CHAOS_DIR_PREFIX, reaper } from './reaper';
