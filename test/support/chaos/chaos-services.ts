@@ -3,6 +3,8 @@ import { IsolatedRabbitMQ, type IsolatedRabbitMQOptions } from './isolated-rabbi
 import { IsolatedRedis, type IsolatedRedisOptions } from './isolated-redis';
 import { RabbitMQCluster, type RabbitMQClusterOptions } from './rabbitmq-cluster';
 import { reaper } from './reaper';
+import { RedisCluster, type RedisClusterOptions } from './redis-cluster';
+import { RedisSentinelGroup, type RedisSentinelOptions } from './redis-sentinel';
 import { TcpProxy } from './tcp-proxy';
 
 interface Stoppable {
@@ -35,6 +37,16 @@ export class ChaosServices {
   /** A private Redis, started. */
   async redis(options?: IsolatedRedisOptions): Promise<IsolatedRedis> {
     return this.start(new IsolatedRedis(options));
+  }
+
+  /** A private Redis Cluster (3 masters, 3 replicas), started and serving every slot. */
+  async redisCluster(options?: RedisClusterOptions): Promise<RedisCluster> {
+    return this.start(new RedisCluster(options));
+  }
+
+  /** A private Redis Sentinel group (a master, 2 replicas, 3 sentinels), started. */
+  async redisSentinel(options?: RedisSentinelOptions): Promise<RedisSentinelGroup> {
+    return this.start(new RedisSentinelGroup(options));
   }
 
   /** A private FerretDB, started. */

@@ -1,5 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { waitFor } from '../wait';
 import { freePort, listensOn } from './ports';
 import { CHAOS_DIR_PREFIX, reaper } from './reaper';
@@ -12,6 +13,16 @@ export interface IsolatedRedisOptions {
    * restarts) or 'none' (the default: a restart empties it, like the shared test Redis).
    */
   persistence?: 'aof' | 'none';
+  /** More redis-server arguments, after the fixed ones (a later argument wins). */
+  args?: string[];
+  /**
+   * A config file: written to `<dir>/redis.conf` at the first start and given to redis-server
+   * ahead of the arguments (which win over it). Redis may rewrite it (CONFIG REWRITE, which a
+   * sentinel sends with REPLICAOF; a sentinel saving its state) and reads it back on a restart.
+   */
+  config?: string;
+  /** Its name in the reaper's list and in errors; 'redis-server' by default. */
+  label?: string;
 }
 
 /**
@@ -21,13 +32,19 @@ export interface IsolatedRedisOptions {
 export class IsolatedRedis {
   readonly timings = new Timings();
   readonly persistence: 'aof' | 'none';
+  readonly label: string;
   port = 0;
   dir = '';
+  private readonly args: string[];
+  private readonly config?: string;
   private server?: ServiceProcess;
   private removed = false;
 
   constructor(options: IsolatedRedisOptions = {}) {
     this.persistence = options.persistence ?? 'none';
+    this.label = options.label ?? 'redis-server';
+    this.args = options.args ?? [];
+    this.config = options.config;
   }
 
   /** `redis://127.0.0.1:<port>/0` */
@@ -47,6 +64,7 @@ export class IsolatedRedis {
       if (!this.dir) {
         this.dir = await mkdtemp(`${CHAOS_DIR_PREFIX}redis-`);
         reaper.trackDir(this.dir);
+        if (this.config !== undefined) await writeFile(this.configFile, this.config);
       }
       // Again after `kill`: the same port.
       if (this.port) return this.launch();
@@ -60,6 +78,11 @@ export class IsolatedRedis {
         }
       }
     });
+  }
+
+  /** `<dir>/redis.conf`, given to redis-server when the `config` option is set. */
+  get configFile(): string {
+    return join(this.dir, 'redis.conf');
   }
 
   /** Stops the server (SIGTERM: it flushes the AOF) and starts it again on the same port. */
@@ -90,7 +113,8 @@ export class IsolatedRedis {
 
   private async launch(): Promise<void> {
     const aof = this.persistence === 'aof';
-    const server = ServiceProcess.spawn('redis-server', 'redis-server', [
+    const server = ServiceProcess.spawn(this.label, 'redis-server', [
+      ...(this.config !== undefined ? [this.configFile] : []),
       '--port', String(this.port),
       '--bind', '127.0.0.1',
       '--daemonize', 'no',
@@ -100,17 +124,18 @@ export class IsolatedRedis {
       '--appendonly', aof ? 'yes' : 'no',
       '--appendfsync', 'everysec',
       '--protected-mode', 'yes',
+      ...this.args,
     ]); // prettier-ignore
     this.server = server;
     const outcome = await waitFor(
-      `redis-server on port ${this.port}`,
+      `${this.label} on port ${this.port}`,
       async () => {
         if (!server.running) return 'exited';
         return (await listensOn(server.pid, this.port)) && (await ping(this.port)) && 'ready';
       },
       { timeout: 30_000 },
     );
-    if (outcome === 'exited') throw new Error(`redis-server exited at start:\n${server.output()}`);
+    if (outcome === 'exited') throw new Error(`${this.label} exited at start:\n${server.output()}`);
   }
 }
 
