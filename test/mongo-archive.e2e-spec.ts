@@ -1,8 +1,8 @@
 import type { mongo } from 'mongoose';
-import { buildTask } from '../libs/cogman/src/client/cogman.client';
+import { buildTask } from '../libs/cogman/src/task';
 import { TASK_LIST_MAX_LIMIT } from '../libs/cogman/src/store/task-archive';
 import type { TaskStatusChange } from '../libs/cogman/src/store/task-log.store';
-import { TASK_INDEXES } from '../libs/cogman/src/store/task.schema';
+import { TASK_INDEXES } from '../libs/cogman/src/store/archive/task.schema';
 import {
   TASK_STATUS_RANK,
   TASK_STATUSES,

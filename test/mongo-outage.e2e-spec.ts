@@ -8,7 +8,7 @@ import {
   type TaskContext,
   type TaskRecord,
 } from '@cogman/nestjs';
-import { TASK_INDEXES } from '../libs/cogman/src/store/task.schema';
+import { TASK_INDEXES } from '../libs/cogman/src/store/archive/task.schema';
 import { startApp } from './support/app';
 import { CapturedLogs } from './support/logs';
 import { IsolatedFerretDB } from './support/chaos';

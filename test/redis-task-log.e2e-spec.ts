@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { buildTask } from '../libs/cogman/src/client/cogman.client';
+import { buildTask } from '../libs/cogman/src/task';
 import { resolveCogmanOptions } from '../libs/cogman/src/config';
 import { RedisTaskLogStore } from '../libs/cogman/src/store/redis-task-log.store';
 import { TASK_STATUSES, type TaskStatus } from '../libs/cogman/src/task';

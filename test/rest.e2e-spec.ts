@@ -69,7 +69,7 @@ describe('REST API', () => {
 
   beforeAll(async () => {
     main = await start(
-      { namespace: namespace('rest') },
+      { namespace: namespace('rest'), metrics: true },
       { providers: [NoteHandler, FlakyHandler, HoldHandler] },
     );
     api = main.api;
@@ -359,6 +359,16 @@ describe('REST API', () => {
     );
     expect(metrics.text).toMatch(/^cogman_queue_consumers\{queue="[^"]+low_priority_queue_0"\} 1/m);
     expect(metrics.text).toMatch(/^cogman_offline_buffer_tasks 0/m);
+  });
+
+  it('answers 404 on /metrics when metrics are off, saying how to turn them on', async () => {
+    const off = await start({ namespace: namespace('rest-nometrics') });
+    const answer = await call(`${off.api}/metrics`);
+    expect(answer.status).toBe(404);
+    expect(answer.body).toMatchObject({
+      code: 'COGMAN_METRICS_OFF',
+      message: expect.stringContaining('metrics: true'),
+    });
   });
 
   describe('access without a key or guard', () => {

@@ -3,11 +3,11 @@ import { resolveCogmanOptions, type CogmanModuleOptions } from '../../libs/cogma
 import {
   closeMongoConnection,
   createMongoConnection,
-} from '../../libs/cogman/src/store/mongo-connection';
+} from '../../libs/cogman/src/store/archive/mongo-connection';
 import {
   MongoTaskArchive,
   type ArchiveWriteMode,
-} from '../../libs/cogman/src/store/mongo-task-archive';
+} from '../../libs/cogman/src/store/archive/mongo-task-archive';
 import { CapturedLogs } from './logs';
 import { AMQP_URI, REDIS_URI } from './services';
 

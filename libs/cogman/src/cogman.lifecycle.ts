@@ -7,22 +7,20 @@ import {
   OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { Connection } from 'mongoose';
 import type { BrokerConnection } from './broker/broker-connection';
-import { TaskConsumer } from './broker/task.consumer';
+import { TaskConsumer } from './worker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
-import { OfflineTaskBuffer } from './client/offline-task.buffer';
-import { TaskDispatcher } from './client/task.dispatcher';
+import { OfflineTaskBuffer } from './dispatch/offline-task.buffer';
+import { TaskDispatcher } from './dispatch/task.dispatcher';
 import { TaskTopology } from './broker/task-topology';
-import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
-import type { ResolvedCogmanOptions } from './config';
+import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION } from './broker/broker.tokens';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from './config';
 import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
-import { closeMongoConnection, COGMAN_MONGO_CONNECTION } from './store/mongo-connection';
 import { COGMAN_REDIS } from './store/redis-connection';
-import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
+import { TASK_ARCHIVE, type ArchiveLifecycle } from './store/task-archive';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
 
 /**
@@ -42,8 +40,7 @@ export class CogmanLifecycle
     @Inject(PUBLISHER_CONNECTION) private readonly publisherConnection: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
-    @Inject(COGMAN_MONGO_CONNECTION) private readonly mongo: Connection | null,
-    @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null,
+    @Inject(TASK_ARCHIVE) private readonly archive: ArchiveLifecycle | null,
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
     private readonly dispatcher: TaskDispatcher,
@@ -112,7 +109,6 @@ export class CogmanLifecycle
       await this.publisherConnection.close();
       await quit(this.redis);
       await this.archive?.close();
-      if (this.mongo) await closeMongoConnection(this.mongo);
       this.logger.log('Cogman stopped');
     })();
     return this.closing;

@@ -1,14 +1,13 @@
 export { CogmanModule } from './cogman.module';
-export type { CogmanModuleExtras, CogmanRestOptions } from './cogman.module-definition';
+export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
-export { CogmanHealthIndicator } from './cogman.inspector';
+export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
+export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
 export type {
-  CogmanHealthStatus,
   CogmanQueues,
   CogmanQueueState,
   CogmanServices,
-} from './cogman.inspector';
-export { CogmanController } from './rest/cogman.controller';
+} from './inspector/cogman.inspector';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
@@ -31,6 +30,7 @@ export {
   BrokerUnavailableError,
   ClientClosedError,
   CogmanError,
+  DependencyMissingError,
   OfflineBufferFullError,
   OptionsInvalidError,
   StoreUnavailableError,

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Channel } from 'amqplib';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import type { TaskPriority } from '../task';
 
 /**

@@ -1,5 +1,5 @@
 import type { CreateChannelOpts } from 'amqp-connection-manager';
-import { buildTask } from '../client/cogman.client';
+import { buildTask } from '../task';
 import { resolveCogmanOptions } from '../config';
 import { TaskPublishError } from '../errors';
 import type { BrokerConnection } from './broker-connection';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { PUBLISHER_CONNECTION } from './broker.tokens';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskPublishError } from '../errors';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { toMessage, type DeadLetterReason, type TaskEnvelope } from '../task';

@@ -1,8 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { TaskPublisher } from '../broker/task.publisher';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import { CogmanInspector } from '../cogman.inspector';
-import { resolveCogmanOptions } from '../config';
+import { CogmanInspector } from '../inspector/cogman.inspector';
+import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
 import {
   OfflineBufferFullError,
   TaskInvalidError,
@@ -17,8 +16,8 @@ import { retryTaskId, type SendTaskOptions, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { CogmanClient } from './cogman.client';
-import { OfflineTaskBuffer } from './offline-task.buffer';
-import { TaskDispatcher } from './task.dispatcher';
+import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 describe('CogmanClient', () => {
   /** Messages the fake broker confirmed; a task named "unpublishable" is refused. */

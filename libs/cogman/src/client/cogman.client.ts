@@ -1,5 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { CogmanInspector, type CogmanQueues, type CogmanServices } from '../cogman.inspector';
+import {
+  CogmanInspector,
+  type CogmanQueues,
+  type CogmanServices,
+} from '../inspector/cogman.inspector';
 import {
   ArchiveNotConfiguredError,
   TaskInvalidError,
@@ -11,7 +15,7 @@ import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
 import {
   TASK_ARCHIVE,
-  type TaskArchive,
+  type ArchiveReads,
   type TaskCountBucket,
   type TaskCountQuery,
   type TaskListPage,
@@ -19,30 +23,18 @@ import {
 } from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
 import {
-  encodePayload,
+  buildTask,
   envelopeOf,
+  nextAttempt,
   isFinished,
-  isReservedHeader,
-  newTaskId,
   retryTaskId,
-  settingsProblem,
+  type BuiltTask,
   type SendTaskOptions,
-  type TaskEnvelope,
-  type TaskPriority,
   type TaskRecord,
   type TaskStatus,
 } from '../task';
 import { TaskCancellation } from '../worker/task-cancellation';
-import { nextAttempt } from '../worker/task.executor';
-import { TaskDispatcher } from './task.dispatcher';
-
-const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
-
-/** A task to send: valid, with its id, and when it is due (undefined: now). */
-interface BuiltTask {
-  task: TaskEnvelope;
-  runAt?: Date;
-}
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
@@ -53,7 +45,7 @@ export class CogmanClient {
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
     private readonly inspector: CogmanInspector,
-    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
@@ -280,79 +272,4 @@ function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatu
     runAt: runAt ?? null,
     updatedAt: new Date(),
   };
-}
-
-/** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions): BuiltTask {
-  if (typeof options !== 'object' || options === null) {
-    throw new TaskInvalidError('options', 'must be an object');
-  }
-  const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
-  if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
-    throw new TaskInvalidError('name', 'must be a non-empty string of at most 255 bytes');
-  }
-  if (!PRIORITIES.includes(priority)) {
-    throw new TaskInvalidError(
-      'priority',
-      `must be "high" or "low", not ${JSON.stringify(priority)}`,
-    );
-  }
-  const problem = settingsProblem({ retry, timeout, backoff }, { backoffFunction: false });
-  if (problem) throw new TaskInvalidError(...problem);
-  if (primaryKey !== undefined && (typeof primaryKey !== 'string' || primaryKey === '')) {
-    throw new TaskInvalidError('primaryKey', 'must be a non-empty string when given');
-  }
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new TaskInvalidError('headers', 'must be an object of strings');
-  }
-  for (const [key, value] of Object.entries(headers)) {
-    if (typeof value !== 'string') {
-      throw new TaskInvalidError('headers', `"${key}" must be a string`);
-    }
-    if (isReservedHeader(key)) {
-      throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
-    }
-  }
-  const now = new Date();
-  const runAt = dueTime(options, now);
-  const payload = encodePayload(options.payload);
-  const taskId = newTaskId();
-  const task: TaskEnvelope = {
-    taskId,
-    name,
-    originalTaskId: taskId,
-    primaryKey: primaryKey ?? null,
-    attempt: 1,
-    priority,
-    headers: { ...headers },
-    createdAt: now,
-    payload,
-  };
-  if (retry !== undefined) task.retry = retry;
-  if (timeout !== undefined) task.timeout = timeout;
-  if (backoff !== undefined) task.backoff = backoff;
-  return runAt ? { task, runAt } : { task };
-}
-
-/** When a task with `delay` or `runAt` is due; undefined when it is due now (or past). */
-function dueTime({ delay, runAt }: SendTaskOptions, now: Date): Date | undefined {
-  if (delay !== undefined && runAt !== undefined) {
-    throw new TaskInvalidError('delay', 'and "runAt" cannot both be given');
-  }
-  if (delay !== undefined) {
-    if (!Number.isSafeInteger(delay) || delay < 0) {
-      throw new TaskInvalidError(
-        'delay',
-        `must be a whole number of milliseconds, not ${String(delay)}`,
-      );
-    }
-    return delay > 0 ? new Date(now.getTime() + delay) : undefined;
-  }
-  if (runAt !== undefined) {
-    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
-      throw new TaskInvalidError('runAt', 'must be a valid Date');
-    }
-    return runAt.getTime() > now.getTime() ? new Date(runAt) : undefined;
-  }
-  return undefined;
 }

@@ -10,7 +10,7 @@ export const COGMAN_DEFAULTS = {
   mongoTtl: 30 * DAY,
   highPriorityQueueCount: 1,
   lowPriorityQueueCount: 1,
-  startRestServer: false,
+  metrics: false,
   startWorker: true,
   highPriorityConcurrency: 20,
   lowPriorityConcurrency: 10,

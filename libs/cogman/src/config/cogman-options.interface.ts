@@ -19,16 +19,16 @@ export interface CogmanModuleOptions {
   /** Number of low priority (lazy) queues (round robin). Default 1. */
   lowPriorityQueueCount?: number;
   /**
-   * Mount `CogmanController` in the host application. Default false. With `forRootAsync` it is
-   * given at the top level, beside `useFactory` (the controller is mounted before the factory runs).
-   */
-  startRestServer?: boolean;
-  /**
    * Key the REST API requires, in an `x-api-key` header or `Authorization: Bearer <key>`
    * (at least 16 characters). Without it, and without `rest.guards`, the API answers only
    * requests from loopback addresses.
    */
   restApiKey?: string;
+  /**
+   * Collect Prometheus metrics (`CogmanMetrics`, and `GET <prefix>/metrics` with the REST API).
+   * Needs the `prom-client` package. Default false.
+   */
+  metrics?: boolean;
   /** Consume and run tasks in this process. Set false for a producer-only process. Default true. */
   startWorker?: boolean;
   /** High priority handlers running at once in this process. Default 20. */

@@ -15,6 +15,9 @@ const KNOWN_OPTIONS = new Set<string>([
   'restApiKey',
 ]);
 
+/** Settings that shape the module itself (`CogmanModuleExtras`), never options. */
+const MODULE_SHAPING = new Set(['isGlobal', 'startRestServer', 'rest']);
+
 /** Shortest API key accepted: guessing one of 16 random characters is out of reach. */
 export const MIN_API_KEY_LENGTH = 16;
 
@@ -31,6 +34,13 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
   }
   const raw = input as unknown as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
+    if (MODULE_SHAPING.has(key)) {
+      throw new OptionsInvalidError(
+        key,
+        describe(raw[key]),
+        `shapes the module when it is defined, before an options factory runs: give it at the top level of forRootAsync({ ${key}, useFactory }), not in what useFactory returns`,
+      );
+    }
     if (!KNOWN_OPTIONS.has(key)) {
       throw new OptionsInvalidError(key, describe(raw[key]), 'is not a Cogman option');
     }
@@ -56,7 +66,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       pick('lowPriorityQueueCount'),
       1000,
     ),
-    startRestServer: boolean('startRestServer', pick('startRestServer')),
+    metrics: boolean('metrics', pick('metrics')),
     startWorker: boolean('startWorker', pick('startWorker')),
     // A worker's prefetch is at least its concurrency.
     highPriorityConcurrency: positiveInteger(

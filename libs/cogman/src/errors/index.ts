@@ -1,4 +1,5 @@
 export { CogmanError } from './cogman.error';
+export { DependencyMissingError } from './dependency-missing.error';
 export { ArchiveBufferFullError } from './archive-buffer-full.error';
 export { ArchiveNotConfiguredError } from './archive-not-configured.error';
 export { ArchiveRecordRefusedError } from './archive-record-refused.error';

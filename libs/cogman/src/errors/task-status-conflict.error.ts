@@ -1,5 +1,4 @@
 import { CogmanError } from './cogman.error';
-import type { TaskStatus } from '../task/task-status';
 
 /** An operation that the task's current status does not allow (cancel a finished task, ...). */
 export class TaskStatusConflictError extends CogmanError {
@@ -7,7 +6,8 @@ export class TaskStatusConflictError extends CogmanError {
 
   constructor(
     readonly taskId: string,
-    readonly status: TaskStatus,
+    /** The task's status (a `TaskStatus`). */
+    readonly status: string,
     action: string,
     why: string,
   ) {

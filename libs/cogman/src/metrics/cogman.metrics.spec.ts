@@ -1,10 +1,15 @@
-import { register } from 'prom-client';
-import { CogmanMetrics, MAX_METRIC_TASK_NAMES } from './cogman.metrics';
+import { register, Registry } from 'prom-client';
+import { CogmanMetrics, MAX_METRIC_TASK_NAMES, PROMETHEUS_CONTENT_TYPE } from './cogman.metrics';
 
 const line = (text: string, metric: string) =>
   text.split('\n').find((l) => l.startsWith(metric)) ?? `(no ${metric})`;
 
 describe('CogmanMetrics', () => {
+  it("serves prom-client's text format, and its registry is prom-client's", () => {
+    expect(PROMETHEUS_CONTENT_TYPE).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
+    expect(new CogmanMetrics().registry).toBeInstanceOf(Registry);
+  });
+
   it('counts per task name and priority, in a registry of its own', async () => {
     const metrics = new CogmanMetrics();
     metrics.taskSent('email', 'high');

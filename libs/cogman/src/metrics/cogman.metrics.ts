@@ -1,6 +1,28 @@
-import { Injectable, Logger } from '@nestjs/common';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Logger } from '@nestjs/common';
+import type { Counter, Histogram, Registry } from 'prom-client';
 import type { TaskPriority, TaskStatus } from '../task';
+import { loadOptional } from '../util/optional-dependency';
+
+/** The Prometheus text format's content type (prom-client's `Registry.PROMETHEUS_CONTENT_TYPE`). */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/**
+ * What Cogman's registry offers, in Cogman's own terms so that its type declarations do not need
+ * prom-client installed. It is a prom-client `Registry` (cast it to merge it with yours).
+ */
+export interface CogmanMetricsRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+function promClient(): typeof import('prom-client') {
+  return loadOptional(
+    'Metrics (metrics: true)',
+    ['prom-client'],
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when enabled
+    () => require('prom-client') as typeof import('prom-client'),
+  );
+}
 
 /** Distinct task names given their own label values; later ones share `_other`. */
 export const MAX_METRIC_TASK_NAMES = 500;
@@ -39,10 +61,10 @@ const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
  * `GET <prefix>/metrics`, or from the application: `res.type(metrics.contentType).send(await
  * metrics.metrics())`, or merge `metrics.registry` with the application's own.
  */
-@Injectable()
 export class CogmanMetrics {
-  /** The registry holding Cogman's metrics. */
-  readonly registry = new Registry();
+  /** The registry holding Cogman's metrics (a prom-client `Registry`). */
+  readonly registry: CogmanMetricsRegistry;
+  private readonly promRegistry: Registry;
   private readonly logger = new Logger('Cogman:Metrics');
   private readonly names = new Map<string, NameChildren>();
   private readonly publishChildren: Record<TaskPriority, Histogram.Internal<'priority'>>;
@@ -55,7 +77,10 @@ export class CogmanMetrics {
   private readonly duration: Histogram<NameLabels>;
 
   constructor() {
-    const registers = [this.registry];
+    const { Counter, Gauge, Histogram, Registry } = promClient();
+    this.promRegistry = new Registry();
+    this.registry = this.promRegistry;
+    const registers = [this.promRegistry];
     const labelNames = ['name', 'priority'] as const;
     this.sent = new Counter({
       name: 'cogman_tasks_sent_total',

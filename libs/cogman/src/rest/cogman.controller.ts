@@ -5,6 +5,9 @@ import {
   Get,
   Header,
   HttpCode,
+  Inject,
+  NotFoundException,
+  Optional,
   Param,
   Post,
   Query,
@@ -24,11 +27,10 @@ import {
   ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
-import { Registry } from 'prom-client';
 import { CogmanClient } from '../client/cogman.client';
-import { CogmanHealthIndicator } from '../cogman.inspector';
+import { CogmanHealthIndicator } from '../inspector/cogman-health.indicator';
 import { TaskNotFoundError } from '../errors';
-import { CogmanMetrics } from '../metrics/cogman.metrics';
+import { CogmanMetrics, PROMETHEUS_CONTENT_TYPE } from '../metrics/cogman.metrics';
 import type { TaskRecord } from '../task';
 import { CountTasksQuery } from './dto/count-tasks.query';
 import { ListTasksQuery } from './dto/list-tasks.query';
@@ -87,7 +89,7 @@ export class CogmanController {
   constructor(
     private readonly client: CogmanClient,
     private readonly healthIndicator: CogmanHealthIndicator,
-    private readonly cogmanMetrics: CogmanMetrics,
+    @Optional() @Inject(CogmanMetrics) private readonly cogmanMetrics: CogmanMetrics | null,
   ) {}
 
   @Get('ping')
@@ -284,11 +286,18 @@ export class CogmanController {
   }
 
   @Get('metrics')
-  @Header('Content-Type', Registry.PROMETHEUS_CONTENT_TYPE)
+  @Header('Content-Type', PROMETHEUS_CONTENT_TYPE)
   @ApiOperation({ summary: 'Prometheus metrics of this process (text format 0.0.4)' })
-  @ApiProduces(Registry.PROMETHEUS_CONTENT_TYPE)
+  @ApiProduces(PROMETHEUS_CONTENT_TYPE)
   @ApiOkResponse({ schema: { type: 'string' } })
+  @ApiResponse({ status: 404, description: 'Metrics are off (metrics: false)', type: RestErrorDto })
   metrics(): Promise<string> {
+    if (!this.cogmanMetrics) {
+      throw new NotFoundException({
+        code: 'COGMAN_METRICS_OFF',
+        message: 'Metrics are off: set metrics: true in CogmanModule options (needs prom-client)',
+      });
+    }
     return this.cogmanMetrics.metrics();
   }
 }

@@ -8,8 +8,7 @@ import {
 } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { REST_APP_GUARDS } from './rest.constants';
 
 /** What the guard reads of a request (Express's and Fastify's both have it). */

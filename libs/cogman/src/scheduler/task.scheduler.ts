@@ -1,10 +1,9 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { TaskPublisher } from '../broker/task.publisher';
-import { TaskDispatcher } from '../client/task.dispatcher';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
-import { TASK_ARCHIVE, type TaskArchive } from '../store/task-archive';
+import { TASK_ARCHIVE, type ArchiveSchedule } from '../store/task-archive';
 import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
 import type { TaskStatus } from '../task';
 import { within } from '../util/within';
@@ -39,7 +38,7 @@ export class TaskScheduler {
     private readonly dispatcher: TaskDispatcher,
     private readonly publisher: TaskPublisher,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
-    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveSchedule | null = null,
   ) {
     this.lease = Math.max(1000, 3 * options.requestTimeout);
   }
@@ -116,7 +115,7 @@ export class TaskScheduler {
   }
 
   /** Puts back on the schedule the archived scheduled tasks that Redis does not know. */
-  private async restore(archive: TaskArchive): Promise<void> {
+  private async restore(archive: ArchiveSchedule): Promise<void> {
     let restored = 0;
     for (let after: string | null = null; ;) {
       const page = await archive.scheduledTasks(after, BATCH);

@@ -1,7 +1,6 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 
 /** Cogman's own ioredis client; CogmanLifecycle closes it after Cogman's last write. */
 export const COGMAN_REDIS = Symbol('cogman:redis');

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import {
   BINARY_CONTENT_TYPE,
   decodePayload,
@@ -14,6 +13,7 @@ import {
   type TaskRecord,
 } from '../task';
 import { COGMAN_REDIS } from './redis-connection';
+import { redisKeys, type RedisKeys } from './redis-keys';
 import type {
   StoredTask,
   TaskLogStore,
@@ -32,22 +32,23 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * step (for a scheduled attempt, counted from its due time).
  * The changes made in one tick of the event loop travel together, in one call.
  *
- * No KEYS: the keys are named from the prefix (the script touches as many task hashes as there are
- * changes, plus the schedule; Redis Cluster is not supported).
- * ARGV: key prefix, ttl (ms), and the changes as one JSON array (one string to build and send
- * instead of ten arguments a change), each change an array of strings: taskId, status, updatedAt
- * (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the change, or
- * ''), then two arrays: the describing fields and the status fields (field, value, ...).
+ * No KEYS: a task's key is its id after the task key prefix (the script touches as many task
+ * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
+ * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
+ * instead of ten arguments a change), the schedule's key and its claims' key. Each change is an
+ * array of strings: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an attempt
+ * whose cancellation vetoes the change, or ''), then two arrays: the describing fields and the
+ * status fields (field, value, ...).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
-local prefix, ttl = ARGV[1], ARGV[2]
+local taskKey, ttl, scheduled, claimed = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-  local key = prefix .. 'task:' .. id
-  if guard ~= '' and redis.call('HGET', prefix .. 'task:' .. guard, 'status') == 'cancelled' then
+  local key = taskKey .. id
+  if guard ~= '' and redis.call('HGET', taskKey .. guard, 'status') == 'cancelled' then
     out[#out + 1] = 0
     out[#out + 1] = 'cancelled'
     out[#out + 1] = 1
@@ -73,10 +74,10 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
       end
       applied = 1
       if status == 'scheduled' and runAt ~= '' then
-        redis.call('ZADD', prefix .. 'scheduled', runAt, id)
+        redis.call('ZADD', scheduled, runAt, id)
       elseif previous == 'scheduled' then
-        redis.call('ZREM', prefix .. 'scheduled', id)
-        redis.call('ZREM', prefix .. 'scheduled:claimed', id)
+        redis.call('ZREM', scheduled, id)
+        redis.call('ZREM', claimed, id)
       end
     end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
@@ -150,9 +151,7 @@ type Command<T> = (...args: (string | number)[]) => Promise<T>;
  */
 @Injectable()
 export class RedisTaskLogStore implements TaskLogStore {
-  private readonly prefix: string;
-  private readonly scheduleKey: string;
-  private readonly claimsKey: string;
+  private readonly keys: RedisKeys;
   private readonly recordScript: Command<(number | string)[]>;
   private batch: Pending[] = [];
   private readonly claimDueScript: Command<string[]>;
@@ -163,9 +162,7 @@ export class RedisTaskLogStore implements TaskLogStore {
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
-    this.prefix = options.namespace ? `cogman:${options.namespace}:` : 'cogman:';
-    this.scheduleKey = `${this.prefix}scheduled`;
-    this.claimsKey = `${this.prefix}scheduled:claimed`;
+    this.keys = redisKeys(options.namespace);
     this.recordScript = script(redis, 'cogmanRecordAll', 0, RECORD_SCRIPT);
     this.claimDueScript = script(redis, 'cogmanClaimDue', 2, CLAIM_DUE_SCRIPT);
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
@@ -178,7 +175,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   key(taskId: string): string {
-    return `${this.prefix}task:${taskId}`;
+    return this.keys.task(taskId);
   }
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
@@ -211,7 +208,13 @@ export class RedisTaskLogStore implements TaskLogStore {
     const batch = this.batch;
     this.batch = [];
     const changes = JSON.stringify(batch.map((pending) => pending.args));
-    this.recordScript(this.prefix, this.options.redisTtl, changes).then(
+    this.recordScript(
+      this.keys.task(''),
+      this.options.redisTtl,
+      changes,
+      this.keys.scheduled,
+      this.keys.claimed,
+    ).then(
       (out) => {
         for (const [i, { resolve }] of batch.entries()) {
           const previous = out[3 * i + 1];
@@ -238,16 +241,22 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   claimDue(now: Date, limit: number, leaseMs: number): Promise<string[]> {
-    return this.claimDueScript(this.scheduleKey, this.claimsKey, now.getTime(), limit, leaseMs);
+    return this.claimDueScript(
+      this.keys.scheduled,
+      this.keys.claimed,
+      now.getTime(),
+      limit,
+      leaseMs,
+    );
   }
 
   async claim(taskId: string, now: Date, leaseMs: number): Promise<boolean> {
     const until = now.getTime() + leaseMs;
-    return (await this.claimOneScript(this.scheduleKey, this.claimsKey, taskId, until)) === 1;
+    return (await this.claimOneScript(this.keys.scheduled, this.keys.claimed, taskId, until)) === 1;
   }
 
   async release(taskId: string): Promise<void> {
-    await this.redis.zrem(this.claimsKey, taskId);
+    await this.redis.zrem(this.keys.claimed, taskId);
   }
 }
 

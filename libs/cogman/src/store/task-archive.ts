@@ -43,19 +43,29 @@ export interface TaskCountBucket {
   counts: Record<TaskStatus, number>;
 }
 
-/**
- * The durable archive of every attempt (MongoDB). Writes are batched and never block the task
- * path; they are retried while the archive is unreachable and caught up when it returns.
- */
-export interface TaskArchive {
+/** Whether the archive answers now; every part of it has this. */
+export interface ArchivePresence {
+  readonly connected: boolean;
+}
+
+/** What the task log gives the archive: every status change. */
+export interface ArchiveWrites extends ArchivePresence {
   /**
    * Archives a status change, rank-guarded like the Redis log. The promise settles when the
    * change is durably written (callers on the hot path ignore it; the offline path awaits it).
    */
   write(change: TaskStatusChange): Promise<void>;
+}
+
+/** What the client, the REST API and the task log read. */
+export interface ArchiveReads extends ArchivePresence {
   get(taskId: string): Promise<TaskRecord | null>;
   list(query: TaskListQuery): Promise<TaskListPage>;
   count(query: TaskCountQuery): Promise<TaskCountBucket[]>;
+}
+
+/** What the offline buffer needs to make tasks accepted while the broker is away durable. */
+export interface ArchiveLeases extends ArchiveWrites {
   /**
    * Re-enqueue support: takes over up to `limit` tasks still `initiated` (accepted but never
    * published) whose owner's lease has expired, making `owner` their owner until `leaseMs` from
@@ -67,22 +77,36 @@ export interface TaskArchive {
    * the ids it still owns (a task taken over after a lapsed lease is no longer its own).
    */
   renewLease(owner: string, taskIds: string[], leaseMs: number): Promise<string[]>;
+}
+
+/** What the scheduler restores its schedule from after Redis lost its data. */
+export interface ArchiveSchedule extends ArchivePresence {
   /**
    * Tasks the archive holds as `scheduled`, in task id order after `after` (exclusive), at most
    * `limit`: what the schedule in Redis should hold, for restoring it after Redis lost its data.
    */
   scheduledTasks(after: string | null, limit: number): Promise<ScheduledTask[]>;
-  /** Whether the archive answers now. */
-  readonly connected: boolean;
+}
+
+/** What starts and stops the archive. */
+export interface ArchiveLifecycle extends ArchivePresence {
   /** Changes waiting to be written. */
   readonly backlog: number;
-  /** Writes what is waiting, within `timeout` ms. */
-  flush(timeout: number): Promise<void>;
   /** Starts connecting, in the background: boot never waits for the archive. */
   start(): void;
-  /** Stops writing; changes still waiting are given up (their `write` promises reject). */
+  /** Writes what is waiting, within `timeout` ms. */
+  flush(timeout: number): Promise<void>;
+  /** Stops writing (changes still waiting are given up: their `write` promises reject), and closes. */
   close(): Promise<void>;
 }
+
+/**
+ * The durable archive of every attempt (MongoDB). Writes are batched and never block the task
+ * path; they are retried while the archive is unreachable and caught up when it returns. Each
+ * user depends on the part it uses.
+ */
+export interface TaskArchive
+  extends ArchiveWrites, ArchiveReads, ArchiveLeases, ArchiveSchedule, ArchiveLifecycle {}
 
 /** An attempt waiting for its due time. */
 export interface ScheduledTask {
@@ -91,3 +115,13 @@ export interface ScheduledTask {
 }
 
 export const TASK_ARCHIVE = Symbol('cogman:task-archive');
+
+/**
+ * Token of Cogman's Mongoose connection (null without `mongoUri`): the one @nestjs/mongoose gives
+ * a connection named `cogman` (`getConnectionToken('cogman')`), so an application can
+ * `@InjectConnection('cogman')`.
+ */
+export const COGMAN_MONGO_CONNECTION = 'cogmanConnection';
+
+/** Packages the MongoDB archive needs beside Cogman's own (an optional peer dependency). */
+export const ARCHIVE_PACKAGES = ['mongoose'];

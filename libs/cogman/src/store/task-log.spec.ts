@@ -1,7 +1,6 @@
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import { resolveCogmanOptions } from '../config';
+import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
 import { Test } from '@nestjs/testing';
-import { buildTask } from '../client/cogman.client';
+import { buildTask } from '../task';
 import { ArchiveBufferFullError } from '../errors';
 import type { TaskEnvelope, TaskRecord } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';

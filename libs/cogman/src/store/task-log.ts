@@ -1,10 +1,9 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { StoreUnavailableError } from '../errors';
 import type { TaskRecord } from '../task';
 import { within } from '../util/within';
-import { TASK_ARCHIVE, type TaskArchive } from './task-archive';
+import { TASK_ARCHIVE, type ArchiveReads, type ArchiveWrites } from './task-archive';
 import {
   TASK_LOG_STORE,
   type StoredTask,
@@ -50,7 +49,9 @@ export class TaskLog {
   constructor(
     @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
-    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional()
+    @Inject(TASK_ARCHIVE)
+    private readonly archive: (ArchiveWrites & ArchiveReads) | null = null,
   ) {
     this.wait = Math.min(1000, Math.ceil(options.requestTimeout / 2));
   }

@@ -3,3 +3,4 @@ export * from './task-message';
 export * from './task-status';
 export * from './task.interfaces';
 export * from './task-settings';
+export * from './new-task';

@@ -1,5 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
-import { buildTask } from '../client/cogman.client';
+import { buildTask } from './new-task';
 import { retryTaskId } from './task-id';
 import { decodePayload, fromDelivery, toMessage } from './task-message';
 

@@ -1,5 +1,6 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import { TaskInvalidError } from '../errors';
+import { retryTaskId } from './task-id';
 import type { BackoffPolicy, TaskInfo, TaskPriority, TaskRecord } from './task.interfaces';
 
 export const JSON_CONTENT_TYPE = 'application/json';
@@ -89,6 +90,17 @@ export function envelopeOf(record: TaskRecord): TaskEnvelope {
     ...info
   } = record;
   return { ...info, payload: encodePayload(payload) };
+}
+
+/** The attempt after `task`: same task, next attempt number, an id derived from both. */
+export function nextAttempt(task: TaskEnvelope): TaskEnvelope {
+  const attempt = task.attempt + 1;
+  return {
+    ...task,
+    taskId: retryTaskId(task.originalTaskId, attempt),
+    attempt,
+    createdAt: new Date(),
+  };
 }
 
 /** Turns bytes back into the payload a handler receives; throws on malformed JSON. */

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { TaskConsumer } from '../broker/task.consumer';
+import { TaskConsumer } from './task.consumer';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerInvalidError } from '../errors';
 import type { CogmanTaskHandler, TaskHandlerFunction } from '../task';

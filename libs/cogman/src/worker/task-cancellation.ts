@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskCancelledError } from '../errors';
 import { COGMAN_REDIS } from '../store/redis-connection';
+import { redisKeys } from '../store/redis-keys';
 import type { TaskAbort } from './task-abort';
 
 /**
@@ -21,7 +21,7 @@ export class TaskCancellation {
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
     @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
   ) {
-    this.channel = `${options.namespace ? `cogman:${options.namespace}:` : 'cogman:'}cancel`;
+    this.channel = redisKeys(options.namespace).cancelChannel;
   }
 
   /**

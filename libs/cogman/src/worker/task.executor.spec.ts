@@ -1,10 +1,9 @@
 import { Test } from '@nestjs/testing';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
-import { buildTask } from '../client/cogman.client';
-import { TaskDispatcher } from '../client/task.dispatcher';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import { resolveCogmanOptions } from '../config';
+import { buildTask } from '../task';
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskTimeoutError, TaskUnrecoverableError, WorkerShutdownError } from '../errors';
 import { COGMAN_REDIS } from '../store/redis-connection';

@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
 import { TaskPublisher } from '../broker/task.publisher';
-import { TaskDispatcher } from '../client/task.dispatcher';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import {
   TaskCancelledError,
   TaskTimeoutError,
@@ -17,7 +16,7 @@ import {
   decodePayload,
   fromDelivery,
   isFinished,
-  retryTaskId,
+  nextAttempt,
   taskInfo,
   type DeadLetterReason,
   type TaskEnvelope,
@@ -215,17 +214,6 @@ export class TaskExecutor {
     }
     return logger;
   }
-}
-
-/** The attempt after `task`: same task, next attempt number, an id derived from both. */
-export function nextAttempt(task: TaskEnvelope): TaskEnvelope {
-  const attempt = task.attempt + 1;
-  return {
-    ...task,
-    taskId: retryTaskId(task.originalTaskId, attempt),
-    attempt,
-    createdAt: new Date(),
-  };
 }
 
 /**

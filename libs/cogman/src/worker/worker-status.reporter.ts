@@ -2,28 +2,17 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { TaskConsumer } from '../broker/task.consumer';
+import { TaskConsumer } from './task.consumer';
 import { TaskTopology } from '../broker/task-topology';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { COGMAN_REDIS } from '../store/redis-connection';
+import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
 
 /** How often each worker process reports the deliveries it holds. */
 export const WORKER_REPORT_INTERVAL = 2000;
 /** A report not refreshed for this long no longer counts (its worker stopped or died). */
 export const WORKER_REPORT_TTL = 10_000;
-
-/** Redis keys of the worker reports of a namespace. */
-export function workerReportKeys(namespace: string) {
-  const prefix = namespace ? `cogman:${namespace}:` : 'cogman:';
-  return {
-    /** Sorted set: worker id → when its report lapses (ms). */
-    registry: `${prefix}workers`,
-    /** Hash: queue → deliveries held, plus `pid`, `host` and `at`. */
-    report: (workerId: string) => `${prefix}worker:${workerId}`,
-  };
-}
 
 /** Fields of a report that are not queue names. */
 export const WORKER_REPORT_FIELDS = new Set(['pid', 'host', 'at']);
@@ -38,7 +27,7 @@ export const WORKER_REPORT_FIELDS = new Set(['pid', 'host', 'at']);
 export class WorkerStatusReporter {
   private readonly logger = new Logger('Cogman:Worker');
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-  private readonly keys: ReturnType<typeof workerReportKeys>;
+  private readonly keys: RedisKeys;
   private timer?: NodeJS.Timeout;
   private reporting?: Promise<void>;
   private failing = false;
@@ -49,7 +38,7 @@ export class WorkerStatusReporter {
     private readonly topology: TaskTopology,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
-    this.keys = workerReportKeys(options.namespace);
+    this.keys = redisKeys(options.namespace);
   }
 
   /** Reports now and then every interval (worker processes only). */
@@ -69,8 +58,8 @@ export class WorkerStatusReporter {
     if (this.redis.status !== 'ready') return;
     const removing = this.redis
       .multi()
-      .del(this.keys.report(this.workerId))
-      .zrem(this.keys.registry, this.workerId)
+      .del(this.keys.worker(this.workerId))
+      .zrem(this.keys.workers, this.workerId)
       .exec();
     await within(removing, this.options.requestTimeout, () => undefined).catch(() => {});
   }
@@ -103,14 +92,14 @@ export class WorkerStatusReporter {
     for (const queue of [...this.topology.high, ...this.topology.low]) {
       fields[queue] = held.get(queue) ?? 0;
     }
-    const key = this.keys.report(this.workerId);
+    const key = this.keys.worker(this.workerId);
     await this.redis
       .multi()
       .hset(key, fields)
       .pexpire(key, WORKER_REPORT_TTL)
-      .zadd(this.keys.registry, now + WORKER_REPORT_TTL, this.workerId)
-      .zremrangebyscore(this.keys.registry, '-inf', now)
-      .pexpire(this.keys.registry, WORKER_REPORT_TTL)
+      .zadd(this.keys.workers, now + WORKER_REPORT_TTL, this.workerId)
+      .zremrangebyscore(this.keys.workers, '-inf', now)
+      .pexpire(this.keys.workers, WORKER_REPORT_TTL)
       .exec();
   }
 }

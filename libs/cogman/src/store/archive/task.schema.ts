@@ -1,5 +1,5 @@
-import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
-import { TASK_STATUSES, type BackoffPolicy, type TaskPriority, type TaskStatus } from '../task';
+import { Schema } from 'mongoose';
+import { TASK_STATUSES, type BackoffPolicy, type TaskPriority, type TaskStatus } from '../../task';
 
 /** Name of Cogman's collection of task attempts (in the database of `mongoUri`). */
 export const TASKS_COLLECTION = 'tasks';
@@ -11,110 +11,48 @@ export const TASK_LEASES_COLLECTION = 'task_leases';
  * because header names may contain "." or start with "$", which MongoDB-compatible servers refuse
  * as field names (FerretDB rejects them everywhere).
  */
-@Schema({ _id: false, versionKey: false })
-export class TaskHeaderDocument {
-  @Prop({ type: String, required: true })
-  name!: string;
-
-  @Prop({ type: String, required: true })
-  value!: string;
+export interface TaskHeaderDocument {
+  name: string;
+  value: string;
 }
-
-export const TaskHeaderSchema = SchemaFactory.createForClass(TaskHeaderDocument);
 
 /**
  * One attempt of a task in the archive, with the field names of the Go library. `_id` is the
  * task id: single-document reads and writes go through the primary key, which is also the only
  * key FerretDB's SQLite backend looks up without scanning the collection.
  */
-@Schema({
-  collection: TASKS_COLLECTION,
-  versionKey: false,
-  // Cogman creates its indexes itself (task-archive.indexes.ts), without dropping any.
-  autoIndex: false,
-  autoCreate: false,
-  // Fail at once instead of queueing in Mongoose while disconnected: Cogman buffers and retries.
-  bufferCommands: false,
-})
-export class TaskDocument {
-  @Prop({ type: String, required: true })
-  _id!: string;
-
-  @Prop({ type: String, required: true })
-  task_id!: string;
-
-  @Prop({ type: String })
+export interface TaskDocument {
+  _id: string;
+  task_id: string;
   name?: string;
-
-  @Prop({ type: String })
   original_task_id?: string;
-
-  @Prop({ type: String, default: undefined })
   primary_key?: string | null;
-
-  @Prop({ type: Number })
   retry?: number;
-
-  @Prop({ type: Number })
   attempt?: number;
-
   /** Milliseconds an attempt may run, when given at send time. */
-  @Prop({ type: Number })
   timeout?: number;
-
   /** The backoff policy given at send time. */
-  @Prop({ type: Object })
   backoff?: BackoffPolicy;
-
-  @Prop({ type: Buffer })
   payload?: Buffer;
-
-  @Prop({ type: String, enum: ['json', 'binary'] })
   payload_type?: 'json' | 'binary';
-
-  @Prop({ type: String, enum: ['high', 'low'] })
   priority?: TaskPriority;
-
-  @Prop({ type: String, enum: TASK_STATUSES, required: true })
-  status!: TaskStatus;
-
+  status: TaskStatus;
   /** `TASK_STATUS_RANK` of `status`; 0 until the first status change is applied. */
-  @Prop({ type: Number, required: true })
-  status_rank!: number;
-
-  @Prop({ type: String })
+  status_rank: number;
   fail_error?: string;
-
   /** Milliseconds the handler ran. */
-  @Prop({ type: Number })
   duration?: number;
-
-  @Prop({ type: [TaskHeaderSchema], default: undefined })
   headers?: TaskHeaderDocument[];
-
-  @Prop({ type: Date, required: true })
-  created_at!: Date;
-
-  @Prop({ type: Date })
+  created_at: Date;
   updated_at?: Date;
-
   /** When a `scheduled` attempt is due. */
-  @Prop({ type: Date })
   run_at?: Date;
-
   /** The producer holding this task while it is unpublished (re-enqueue support). */
-  @Prop({ type: String })
   owner?: string;
-
-  @Prop({ type: Date })
   lease_until?: Date;
-
   /** Number of the last lease claim (see `TaskLeaseDocument`); 0 or absent for the sender's. */
-  @Prop({ type: Number })
   lease_epoch?: number;
 }
-
-export const TaskSchema = SchemaFactory.createForClass(TaskDocument);
 
 /**
  * One claim of a task's lease. Its `_id` is `<task id>:<epoch>`, so of all the processes that
@@ -122,28 +60,68 @@ export const TaskSchema = SchemaFactory.createForClass(TaskDocument);
  * MongoDB-compatible server, where a conditional update is not (FerretDB 1.x reads and then
  * replaces a document without a lock, so two `findOneAndUpdate` can both match it).
  */
-@Schema({
-  collection: TASK_LEASES_COLLECTION,
+export interface TaskLeaseDocument {
+  _id: string;
+  task_id: string;
+  owner: string;
+  created_at: Date;
+}
+
+/**
+ * Options of Cogman's schemas: it creates its indexes and collections itself
+ * (task-archive.indexes.ts, without dropping any), and fails at once instead of queueing in
+ * Mongoose while disconnected (Cogman buffers and retries).
+ */
+const SCHEMA_OPTIONS = {
   versionKey: false,
   autoIndex: false,
   autoCreate: false,
   bufferCommands: false,
-})
-export class TaskLeaseDocument {
-  @Prop({ type: String, required: true })
-  _id!: string;
+} as const;
 
-  @Prop({ type: String, required: true })
-  task_id!: string;
+const TaskHeaderSchema = new Schema<TaskHeaderDocument>(
+  { name: { type: String, required: true }, value: { type: String, required: true } },
+  { _id: false, versionKey: false },
+);
 
-  @Prop({ type: String, required: true })
-  owner!: string;
+export const TaskSchema = new Schema<TaskDocument>(
+  {
+    _id: { type: String, required: true },
+    task_id: { type: String, required: true },
+    name: { type: String },
+    original_task_id: { type: String },
+    primary_key: { type: String, default: undefined },
+    retry: { type: Number },
+    attempt: { type: Number },
+    timeout: { type: Number },
+    backoff: { type: Object },
+    payload: { type: Buffer },
+    payload_type: { type: String, enum: ['json', 'binary'] },
+    priority: { type: String, enum: ['high', 'low'] },
+    status: { type: String, enum: TASK_STATUSES, required: true },
+    status_rank: { type: Number, required: true },
+    fail_error: { type: String },
+    duration: { type: Number },
+    headers: { type: [TaskHeaderSchema], default: undefined },
+    created_at: { type: Date, required: true },
+    updated_at: { type: Date },
+    run_at: { type: Date },
+    owner: { type: String },
+    lease_until: { type: Date },
+    lease_epoch: { type: Number },
+  },
+  { ...SCHEMA_OPTIONS, collection: TASKS_COLLECTION },
+);
 
-  @Prop({ type: Date, required: true })
-  created_at!: Date;
-}
-
-export const TaskLeaseSchema = SchemaFactory.createForClass(TaskLeaseDocument);
+export const TaskLeaseSchema = new Schema<TaskLeaseDocument>(
+  {
+    _id: { type: String, required: true },
+    task_id: { type: String, required: true },
+    owner: { type: String, required: true },
+    created_at: { type: Date, required: true },
+  },
+  { ...SCHEMA_OPTIONS, collection: TASK_LEASES_COLLECTION },
+);
 
 /** An index Cogman keeps on one of its collections. */
 export interface ArchiveIndex {

@@ -1,6 +1,6 @@
-import { TaskQueryInvalidError } from '../errors';
-import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE } from '../task';
-import { TASK_LIST_MAX_LIMIT, type TaskListQuery } from './task-archive';
+import { TaskQueryInvalidError } from '../../errors';
+import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE } from '../../task';
+import { TASK_LIST_MAX_LIMIT, type TaskListQuery } from '../task-archive';
 import {
   bucketBounds,
   bucketFilter,

@@ -2,10 +2,9 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TaskPublisher } from '../broker/task.publisher';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { OfflineBufferFullError } from '../errors';
-import { TASK_ARCHIVE, type TaskArchive } from '../store/task-archive';
+import { TASK_ARCHIVE, type ArchiveLeases } from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
 import type { TaskEnvelope } from '../task';
 import { within } from '../util/within';
@@ -40,7 +39,7 @@ export class OfflineTaskBuffer {
     private readonly publisher: TaskPublisher,
     private readonly log: TaskLog,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
-    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null = null,
+    @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveLeases | null = null,
   ) {
     this.lease = Math.max(1000, 3 * options.requestTimeout);
     publisher.onReconnect(() => void this.drain());
@@ -152,7 +151,7 @@ export class OfflineTaskBuffer {
     }
   }
 
-  private async reclaim(archive: TaskArchive): Promise<void> {
+  private async reclaim(archive: ArchiveLeases): Promise<void> {
     let taken = 0;
     for (;;) {
       const claimed = await archive.claimOrphans(this.owner, this.lease, CLAIM_BATCH);

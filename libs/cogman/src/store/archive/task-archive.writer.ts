@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import { ArchiveBufferFullError, ArchiveUnavailableError } from '../errors';
-import type { TaskStatusChange } from './task-log.store';
+import { ArchiveBufferFullError, ArchiveUnavailableError } from '../../errors';
+import type { TaskStatusChange } from '../task-log.store';
 
 /**
  * Writes one batch of changes, in order. It throws when the batch should be sent again later

@@ -2,16 +2,16 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CONSUMER_CONNECTION, RESOLVED_OPTIONS } from '../cogman.constants';
-import { MAX_PREFETCH, type ResolvedCogmanOptions } from '../config';
+import { CONSUMER_CONNECTION } from '../broker/broker.tokens';
+import { MAX_PREFETCH, type ResolvedCogmanOptions, RESOLVED_OPTIONS } from '../config';
 import { WorkerShutdownError } from '../errors';
 import type { TaskPriority } from '../task';
 import { within } from '../util/within';
-import { TaskAbort } from '../worker/task-abort';
-import { TaskExecutor, type DeliveryOutcome } from '../worker/task.executor';
-import type { BrokerConnection } from './broker-connection';
-import { ChannelAcks } from './channel-acks';
-import { TaskTopology } from './task-topology';
+import { TaskAbort } from './task-abort';
+import { TaskExecutor, type DeliveryOutcome } from './task.executor';
+import type { BrokerConnection } from '../broker/broker-connection';
+import { ChannelAcks } from '../broker/channel-acks';
+import { TaskTopology } from '../broker/task-topology';
 
 interface InFlight {
   acks: ChannelAcks;

@@ -1,15 +1,4 @@
-import type { Provider } from '@nestjs/common';
-import { getConnectionToken } from '@nestjs/mongoose';
 import { Mongoose, type ConnectOptions, type Connection } from 'mongoose';
-import { RESOLVED_OPTIONS } from '../cogman.constants';
-import type { ResolvedCogmanOptions } from '../config';
-
-/**
- * Cogman's own Mongoose connection (null without `mongoUri`), under the token of @nestjs/mongoose
- * for a connection named `cogman`, so an application can `@InjectConnection('cogman')`.
- * CogmanLifecycle closes it after Cogman's last write.
- */
-export const COGMAN_MONGO_CONNECTION = getConnectionToken('cogman');
 
 /** Database used when `mongoUri` names none. */
 export const DEFAULT_MONGO_DATABASE = 'cogman';
@@ -24,20 +13,11 @@ const SERVER_SELECTION_TIMEOUT = 5_000;
 const mongoose = new Mongoose();
 
 /**
- * Decided here, not at module definition, because `mongoUri` may come from an async factory.
- * The connection is created closed: MongoTaskArchive opens it at bootstrap and keeps trying
- * while the server is unreachable (Mongoose does not retry a first connection), so a boot that
- * fails earlier leaves nothing open and a boot never waits for MongoDB.
- * (@nestjs/mongoose's MongooseModule cannot make a connection optional: it always connects.)
+ * A connection of Cogman's Mongoose instance, created closed: MongoTaskArchive opens it at
+ * bootstrap and keeps trying while the server is unreachable (Mongoose does not retry a first
+ * connection), so a boot that fails earlier leaves nothing open and a boot never waits for
+ * MongoDB.
  */
-export const mongoConnectionProvider: Provider = {
-  provide: COGMAN_MONGO_CONNECTION,
-  inject: [RESOLVED_OPTIONS],
-  useFactory: (options: ResolvedCogmanOptions): Connection | null =>
-    options.mongoUri ? createMongoConnection() : null,
-};
-
-/** A connection of Cogman's Mongoose instance, not yet opened (see MongoTaskArchive.start). */
 export function createMongoConnection(): Connection {
   const connection = mongoose.createConnection();
   // Without a listener, a failed first connection would be an unhandled 'error' event.

@@ -1,5 +1,3 @@
-/** Options after defaults and validation (see `resolveCogmanOptions`). */
-export const RESOLVED_OPTIONS = Symbol('cogman:resolved-options');
 /** AMQP connection that publishes tasks. */
 export const PUBLISHER_CONNECTION = Symbol('cogman:publisher-connection');
 /** AMQP connection that consumes tasks; null in a producer-only process. */

@@ -1,6 +1,11 @@
 import type { AnyBulkWriteOperation } from 'mongoose';
-import { BINARY_CONTENT_TYPE, TASK_STATUS_RANK, type TaskEnvelope, type TaskStatus } from '../task';
-import type { TaskStatusChange } from './task-log.store';
+import {
+  BINARY_CONTENT_TYPE,
+  TASK_STATUS_RANK,
+  type TaskEnvelope,
+  type TaskStatus,
+} from '../../task';
+import type { TaskStatusChange } from '../task-log.store';
 import type { TaskDocument } from './task.schema';
 
 /** What a batch does to one task: its changes, in arrival order, reduced to those that may apply. */

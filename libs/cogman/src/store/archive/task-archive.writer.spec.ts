@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import { ArchiveBufferFullError, ArchiveUnavailableError } from '../errors';
-import type { TaskStatusChange } from './task-log.store';
+import { ArchiveBufferFullError, ArchiveUnavailableError } from '../../errors';
+import type { TaskStatusChange } from '../task-log.store';
 import { TaskArchiveWriter, type ArchiveSink } from './task-archive.writer';
 
 class Logs implements LoggerService {

@@ -1,22 +1,19 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { BrokerConnection } from './broker/broker-connection';
-import { TaskConsumer } from './broker/task.consumer';
-import { TaskTopology } from './broker/task-topology';
-import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION, RESOLVED_OPTIONS } from './cogman.constants';
-import { redactUri, type ResolvedCogmanOptions } from './config';
-import { COGMAN_REDIS } from './store/redis-connection';
-import { OfflineTaskBuffer } from './client/offline-task.buffer';
-import { TaskLog } from './store/task-log';
-import { TASK_ARCHIVE, type TaskArchive } from './store/task-archive';
-import { TaskHandlerRegistry } from './worker/task-handler.registry';
-import { CogmanMetrics, type CogmanMetricsSnapshot } from './metrics/cogman.metrics';
-import { within } from './util/within';
-import {
-  WORKER_REPORT_FIELDS,
-  WORKER_REPORT_INTERVAL,
-  workerReportKeys,
-} from './worker/worker-status.reporter';
+import type { BrokerConnection } from '../broker/broker-connection';
+import { TaskConsumer } from '../worker/task.consumer';
+import { TaskTopology } from '../broker/task-topology';
+import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION } from '../broker/broker.tokens';
+import { redactUri, type ResolvedCogmanOptions, RESOLVED_OPTIONS } from '../config';
+import { COGMAN_REDIS } from '../store/redis-connection';
+import { redisKeys } from '../store/redis-keys';
+import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
+import { TaskLog } from '../store/task-log';
+import { TASK_ARCHIVE, type ArchivePresence } from '../store/task-archive';
+import { TaskHandlerRegistry } from '../worker/task-handler.registry';
+import { CogmanMetrics, type CogmanMetricsSnapshot } from '../metrics/cogman.metrics';
+import { within } from '../util/within';
+import { WORKER_REPORT_FIELDS, WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
 
 /** One queue as `CogmanClient.queues()` describes it. */
 export interface CogmanQueueState {
@@ -78,7 +75,7 @@ export class CogmanInspector {
     @Inject(PUBLISHER_CONNECTION) private readonly publisher: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
-    @Inject(TASK_ARCHIVE) private readonly archive: TaskArchive | null,
+    @Inject(TASK_ARCHIVE) private readonly archive: ArchivePresence | null,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
     private readonly consumer: TaskConsumer,
@@ -130,10 +127,10 @@ export class CogmanInspector {
   /** Deliveries held per queue, summed over the live worker reports of the namespace. */
   private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
     if (this.redis.status !== 'ready') throw new Error('Redis is not connected');
-    const keys = workerReportKeys(this.options.namespace);
+    const keys = redisKeys(this.options.namespace);
     const reading = (async () => {
-      const ids = await this.redis.zrangebyscore(keys.registry, Date.now(), '+inf');
-      const reports = await Promise.all(ids.map((id) => this.redis.hgetall(keys.report(id))));
+      const ids = await this.redis.zrangebyscore(keys.workers, Date.now(), '+inf');
+      const reports = await Promise.all(ids.map((id) => this.redis.hgetall(keys.worker(id))));
       return reports.filter((report) => Object.keys(report).length > 0);
     })();
     const reports = await within(reading, this.options.requestTimeout, () => {
@@ -199,55 +196,5 @@ export class CogmanInspector {
           }
         : null,
     };
-  }
-}
-
-/** One part of Cogman's health, as @nestjs/terminus shows it. */
-export interface CogmanHealthStatus {
-  status: 'up' | 'down';
-  broker: 'up' | 'down';
-  redis: 'up' | 'down';
-  mongo?: 'up' | 'down';
-  consumers?: 'up' | 'down';
-  /** Why it is down, when it is. */
-  message?: string;
-}
-
-/**
- * A health indicator in the @nestjs/terminus style (no dependency on it): whether the broker,
- * Redis and (when configured) MongoDB are connected, and whether this worker consumes its queues.
- *
- * ```ts
- * this.health.check([() => this.cogmanHealth.isHealthy('cogman')]);
- * ```
- */
-@Injectable()
-export class CogmanHealthIndicator {
-  constructor(private readonly inspector: CogmanInspector) {}
-
-  isHealthy(key = 'cogman'): Promise<Record<string, CogmanHealthStatus>> {
-    const services = this.inspector.services();
-    const updown = (up: boolean): 'up' | 'down' => (up ? 'up' : 'down');
-    const result: CogmanHealthStatus = {
-      status: 'up',
-      broker: updown(
-        services.broker.publisherConnected && services.broker.consumerConnected !== false,
-      ),
-      redis: updown(services.redis.connected),
-    };
-    if (services.mongo) result.mongo = updown(services.mongo.connected);
-    if (services.worker) {
-      result.consumers = updown(
-        services.worker.running && services.worker.consumers === services.worker.queues,
-      );
-    }
-    const down = (['broker', 'redis', 'mongo', 'consumers'] as const).filter(
-      (part) => result[part] === 'down',
-    );
-    if (down.length > 0) {
-      result.status = 'down';
-      result.message = `down: ${down.join(', ')}`;
-    }
-    return Promise.resolve({ [key]: result });
   }
 }

@@ -1,4 +1,4 @@
-import { TaskQueryInvalidError } from '../errors';
+import { TaskQueryInvalidError } from '../../errors';
 import {
   BINARY_CONTENT_TYPE,
   decodePayload,
@@ -8,8 +8,8 @@ import {
   type TaskEnvelope,
   type TaskRecord,
   type TaskStatus,
-} from '../task';
-import { TASK_LIST_MAX_LIMIT, type TaskCountQuery, type TaskListQuery } from './task-archive';
+} from '../../task';
+import { TASK_LIST_MAX_LIMIT, type TaskCountQuery, type TaskListQuery } from '../task-archive';
 import type { TaskDocument } from './task.schema';
 
 /** A MongoDB filter built here from checked, plain values. */

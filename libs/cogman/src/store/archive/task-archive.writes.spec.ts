@@ -1,6 +1,6 @@
-import { buildTask } from '../client/cogman.client';
-import type { TaskStatus } from '../task';
-import type { TaskStatusChange } from './task-log.store';
+import { buildTask } from '../../task';
+import type { TaskStatus } from '../../task';
+import type { TaskStatusChange } from '../task-log.store';
 import {
   checkedOperation,
   describeFields,

@@ -1,0 +1,2 @@
+export { createMongoConnection } from './mongo-connection';
+export { MongoTaskArchive } from './mongo-task-archive';

@@ -1,0 +1,33 @@
+/**
+ * Every Redis key and channel of a namespace, in one place. The task log, the schedule, the
+ * cancellations and the worker reports all live under `cogman:[<namespace>:]`.
+ */
+export interface RedisKeys {
+  /** What every key of the namespace starts with. */
+  readonly prefix: string;
+  /** Hash: the record of one attempt. */
+  task(taskId: string): string;
+  /** Sorted set: scheduled attempts by due time (ms). */
+  readonly scheduled: string;
+  /** Sorted set: scheduled attempts a scheduler took, by the end of its lease (ms). */
+  readonly claimed: string;
+  /** Pub/sub channel: ids of cancelled attempts, for the workers running them. */
+  readonly cancelChannel: string;
+  /** Sorted set: worker id → when its report lapses (ms). */
+  readonly workers: string;
+  /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
+  worker(workerId: string): string;
+}
+
+export function redisKeys(namespace: string): RedisKeys {
+  const prefix = namespace ? `cogman:${namespace}:` : 'cogman:';
+  return {
+    prefix,
+    task: (taskId) => `${prefix}task:${taskId}`,
+    scheduled: `${prefix}scheduled`,
+    claimed: `${prefix}scheduled:claimed`,
+    cancelChannel: `${prefix}cancel`,
+    workers: `${prefix}workers`,
+    worker: (workerId) => `${prefix}worker:${workerId}`,
+  };
+}

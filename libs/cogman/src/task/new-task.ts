@@ -1,0 +1,88 @@
+import { TaskInvalidError } from '../errors';
+import { newTaskId } from './task-id';
+import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
+import { settingsProblem } from './task-settings';
+import type { SendTaskOptions, TaskPriority } from './task.interfaces';
+
+const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
+
+/** A task to send: valid, with its id, and when it is due (undefined: now). */
+export interface BuiltTask {
+  task: TaskEnvelope;
+  runAt?: Date;
+}
+
+/** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
+export function buildTask(options: SendTaskOptions): BuiltTask {
+  if (typeof options !== 'object' || options === null) {
+    throw new TaskInvalidError('options', 'must be an object');
+  }
+  const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
+  if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
+    throw new TaskInvalidError('name', 'must be a non-empty string of at most 255 bytes');
+  }
+  if (!PRIORITIES.includes(priority)) {
+    throw new TaskInvalidError(
+      'priority',
+      `must be "high" or "low", not ${JSON.stringify(priority)}`,
+    );
+  }
+  const problem = settingsProblem({ retry, timeout, backoff }, { backoffFunction: false });
+  if (problem) throw new TaskInvalidError(...problem);
+  if (primaryKey !== undefined && (typeof primaryKey !== 'string' || primaryKey === '')) {
+    throw new TaskInvalidError('primaryKey', 'must be a non-empty string when given');
+  }
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TaskInvalidError('headers', 'must be an object of strings');
+  }
+  for (const [key, value] of Object.entries(headers)) {
+    if (typeof value !== 'string') {
+      throw new TaskInvalidError('headers', `"${key}" must be a string`);
+    }
+    if (isReservedHeader(key)) {
+      throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
+    }
+  }
+  const now = new Date();
+  const runAt = dueTime(options, now);
+  const payload = encodePayload(options.payload);
+  const taskId = newTaskId();
+  const task: TaskEnvelope = {
+    taskId,
+    name,
+    originalTaskId: taskId,
+    primaryKey: primaryKey ?? null,
+    attempt: 1,
+    priority,
+    headers: { ...headers },
+    createdAt: now,
+    payload,
+  };
+  if (retry !== undefined) task.retry = retry;
+  if (timeout !== undefined) task.timeout = timeout;
+  if (backoff !== undefined) task.backoff = backoff;
+  return runAt ? { task, runAt } : { task };
+}
+
+/** When a task with `delay` or `runAt` is due; undefined when it is due now (or past). */
+function dueTime({ delay, runAt }: SendTaskOptions, now: Date): Date | undefined {
+  if (delay !== undefined && runAt !== undefined) {
+    throw new TaskInvalidError('delay', 'and "runAt" cannot both be given');
+  }
+  if (delay !== undefined) {
+    if (!Number.isSafeInteger(delay) || delay < 0) {
+      throw new TaskInvalidError(
+        'delay',
+        `must be a whole number of milliseconds, not ${String(delay)}`,
+      );
+    }
+    return delay > 0 ? new Date(now.getTime() + delay) : undefined;
+  }
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
+      throw new TaskInvalidError('runAt', 'must be a valid Date');
+    }
+    return runAt.getTime() > now.getTime() ? new Date(runAt) : undefined;
+  }
+  return undefined;
+}
