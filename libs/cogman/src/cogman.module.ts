@@ -4,6 +4,7 @@ import { WorkerStatusReporter } from './worker/worker-status.reporter';
 import { DiscoveryModule } from '@nestjs/core';
 import { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
+import { TASK_BROKER } from './broker/task-broker';
 import { TaskPublisher } from './broker/task.publisher';
 import { TaskTopology } from './broker/task-topology';
 import { CogmanClient } from './client/cogman.client';
@@ -95,6 +96,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskLog,
         TaskTopology,
         TaskPublisher,
+        { provide: TASK_BROKER, useExisting: TaskPublisher },
         TaskDispatcher,
         OfflineTaskBuffer,
         TaskHandlerRegistry,

@@ -6,6 +6,7 @@ import { TaskPublishError } from '../errors';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { toMessage, type DeadLetterReason, type TaskEnvelope } from '../task';
 import type { BrokerConnection } from './broker-connection';
+import type { TaskBroker } from './task-broker';
 import { TaskTopology } from './task-topology';
 
 /** Headers a dead-lettered message gets, beside its own. */
@@ -35,7 +36,7 @@ const SWEEP_INTERVAL = 100;
  * what waits for the broker itself (the offline buffer, the schedule).
  */
 @Injectable()
-export class TaskPublisher {
+export class TaskPublisher implements TaskBroker {
   /** The confirm channel of the current connection; undefined while the broker is unreachable. */
   private channel?: ConfirmChannel;
   private readonly ready: Promise<void>;

@@ -1,5 +1,5 @@
 import { Test } from '@nestjs/testing';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER } from '../broker/task-broker';
 import { CogmanInspector } from '../inspector/cogman.inspector';
 import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
 import {
@@ -58,7 +58,7 @@ describe('CogmanClient', () => {
           }),
         },
         {
-          provide: TaskPublisher,
+          provide: TASK_BROKER,
           useValue: {
             get connected() {
               return broker.connected;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER, type TaskBroker } from '../broker/task-broker';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { OfflineBufferFullError } from '../errors';
 import { TASK_ARCHIVE, type ArchiveLeases } from '../store/task-archive';
@@ -36,7 +36,7 @@ export class OfflineTaskBuffer {
   private archiveWarned = false;
 
   constructor(
-    private readonly publisher: TaskPublisher,
+    @Inject(TASK_BROKER) private readonly publisher: TaskBroker,
     private readonly log: TaskLog,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveLeases | null = null,
@@ -191,14 +191,8 @@ export class OfflineTaskBuffer {
       this.tasks.unshift(...failed);
       const sent = window.filter((_, i) => results[i].status === 'fulfilled');
       published += sent.length;
-      await Promise.all(
-        sent.map((task) =>
-          this.log.record(
-            { taskId: task.taskId, status: 'queued', at: new Date() },
-            { deferrable: true },
-          ),
-        ),
-      );
+      // Recorded `initiated`, with the description, when accepted.
+      await Promise.all(sent.map((task) => this.log.queued(task, { described: true })));
       if (failed.length > 0) break;
     }
     if (published > 0) {

@@ -1,5 +1,5 @@
-import { Injectable } from '@nestjs/common';
-import { TaskPublisher } from '../broker/task.publisher';
+import { Inject, Injectable } from '@nestjs/common';
+import { TASK_BROKER, type TaskBroker } from '../broker/task-broker';
 import { ClientClosedError } from '../errors';
 import { TaskLog } from '../store/task-log';
 import { isFinished, type TaskEnvelope, type TaskStatus } from '../task';
@@ -26,7 +26,7 @@ export class TaskDispatcher {
   private closed = false;
 
   constructor(
-    private readonly publisher: TaskPublisher,
+    @Inject(TASK_BROKER) private readonly publisher: TaskBroker,
     private readonly log: TaskLog,
     private readonly offline: OfflineTaskBuffer,
   ) {}
@@ -109,11 +109,7 @@ export class TaskDispatcher {
       if (buffer && !this.publisher.connected) return this.keepOffline(task);
       throw error;
     }
-    // The first record of a task published at once; it fills in the attempt if need be.
-    await this.log.record(
-      { taskId: task.taskId, status: 'queued', at: new Date(), task: recorded ? undefined : task },
-      DEFERRABLE,
-    );
+    await this.log.queued(task, { described: recorded });
     return 'queued';
   }
 

@@ -1,6 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER } from '../broker/task-broker';
 import { CogmanClient } from '../client/cogman.client';
 import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
@@ -62,7 +62,7 @@ async function controllerWith(archive: InMemoryTaskArchive | null) {
         useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
       },
       {
-        provide: TaskPublisher,
+        provide: TASK_BROKER,
         useValue: { connected: true, onReconnect: () => {}, publish: () => Promise.resolve() },
       },
       { provide: TaskCancellation, useValue: {} },

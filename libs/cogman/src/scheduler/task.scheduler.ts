@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER, type TaskBroker } from '../broker/task-broker';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
@@ -36,7 +36,7 @@ export class TaskScheduler {
   constructor(
     @Inject(TASK_LOG_STORE) private readonly store: TaskLogStore,
     private readonly dispatcher: TaskDispatcher,
-    private readonly publisher: TaskPublisher,
+    @Inject(TASK_BROKER) private readonly publisher: TaskBroker,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveSchedule | null = null,
   ) {

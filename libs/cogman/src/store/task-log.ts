@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { StoreUnavailableError } from '../errors';
-import type { TaskRecord } from '../task';
+import type { TaskEnvelope, TaskRecord, TaskStatus } from '../task';
 import { within } from '../util/within';
 import { TASK_ARCHIVE, type ArchiveReads, type ArchiveWrites } from './task-archive';
 import {
@@ -25,10 +25,26 @@ export interface RecordOptions {
   deferrable?: boolean;
 }
 
+/** Fields of a worker's outcome besides its status. */
+export interface OutcomeFields {
+  failError?: string;
+  duration?: number;
+}
+
 /**
  * Where every status change goes: the Redis log (it decides what happens next) and, when
  * configured, the MongoDB archive (batched in the background, unless `durable`). While Redis is
  * unreachable, writes on the task path wait in memory instead of stopping tasks.
+ *
+ * Who writes an attempt's description (its name, payload, headers and settings): whoever records
+ * the attempt first, once. A new task's first record is the producer's `queued`, written after
+ * the broker confirms the message, or its `initiated`/`scheduled` when it is not published at
+ * once. A worker's changes carry the description only where its record lacks it: a message from
+ * a producer that writes no record (the Go library), or a record that is gone. The reason: the
+ * description (the payload above all) is most of a change's bytes, so writing it once per attempt
+ * keeps the log's cost per task low, while a record that lacks it (its producer's write lost)
+ * still gets it from the worker. `queued` and `start` below are where this is decided; the
+ * dispatcher and the worker call them rather than deciding it themselves.
  */
 @Injectable()
 export class TaskLog {
@@ -103,6 +119,43 @@ export class TaskLog {
     this.clock = undefined;
     this.giveUp(this.watchedBefore);
     this.giveUp(this.watched);
+  }
+
+  /**
+   * Records that an attempt was published and confirmed. `described`: the caller has recorded
+   * the attempt with its description already (`initiated` or `scheduled`).
+   */
+  queued(task: TaskEnvelope, { described }: { described: boolean }): Promise<TaskStatusResult> {
+    return this.record(
+      { taskId: task.taskId, status: 'queued', at: new Date(), task: described ? undefined : task },
+      { deferrable: true },
+    );
+  }
+
+  /**
+   * Records that a worker starts an attempt (`in_progress`, with the retries that apply). The
+   * description goes with it for a `foreign` message (no producer's record will come); otherwise
+   * the result says whether the record has it, and the attempt's outcome carries it if not.
+   */
+  async start(
+    task: TaskEnvelope,
+    { foreign, retry }: { foreign: boolean; retry: number },
+  ): Promise<{ attempt: AttemptRecord; applied: boolean; previous: TaskStatus | null }> {
+    const started = await this.record(
+      {
+        taskId: task.taskId,
+        status: 'in_progress',
+        at: new Date(),
+        task: foreign ? task : undefined,
+        retry,
+      },
+      { deferrable: true },
+    );
+    // Usually the worker gets here before the producer's record (whose write waits for the
+    // broker's confirm, which waits for this worker's ack): the producer's write will carry the
+    // description, and in case it never comes, the outcome carries it too, in the same write.
+    const attempt = new AttemptRecord(this, task, started.described === false);
+    return { attempt, applied: started.applied, previous: started.previous };
   }
 
   /** The record and the attempt as it travels (Redis only). */
@@ -210,5 +263,40 @@ export class TaskLog {
       reading.catch(() => {});
       throw new StoreUnavailableError(`reading ${what}`, timeout);
     });
+  }
+}
+
+/** The record of an attempt a worker runs (see `TaskLog.start`). */
+export class AttemptRecord {
+  constructor(
+    private readonly log: TaskLog,
+    private readonly task: TaskEnvelope,
+    /** The record lacks the description: the worker's next change carries it. */
+    private undescribed: boolean,
+  ) {}
+
+  /** Records the worker's outcome, with the description where the record lacks it. */
+  finish(
+    status: 'success' | 'failed' | 'retry',
+    fields: OutcomeFields = {},
+  ): Promise<TaskStatusResult> {
+    return this.write(status, fields);
+  }
+
+  /**
+   * The attempt ends with no outcome of the worker's (skipped, cancelled, handed back at
+   * shutdown): a record that lacks the description still gets it.
+   */
+  async leave(): Promise<void> {
+    if (this.undescribed) await this.write('in_progress', {});
+  }
+
+  private write(status: TaskStatus, fields: OutcomeFields): Promise<TaskStatusResult> {
+    const task = this.undescribed ? this.task : undefined;
+    this.undescribed = false;
+    return this.log.record(
+      { taskId: this.task.taskId, status, at: new Date(), ...fields, task },
+      { deferrable: true },
+    );
   }
 }

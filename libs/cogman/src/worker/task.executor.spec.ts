@@ -1,6 +1,6 @@
 import { Test } from '@nestjs/testing';
 import type { ConsumeMessage } from 'amqplib';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER } from '../broker/task-broker';
 import { buildTask } from '../task';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
@@ -81,7 +81,7 @@ describe('TaskExecutor', () => {
         { provide: COGMAN_REDIS, useValue: { publish: () => Promise.resolve(0) } },
         TaskCancellation,
         {
-          provide: TaskPublisher,
+          provide: TASK_BROKER,
           useValue: {
             deadLetter: (_msg: unknown, _queue: string, reason: string, detail: string) => {
               deadLetters.push({ reason, detail });

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { ConsumeMessage } from 'amqplib';
-import { TaskPublisher } from '../broker/task.publisher';
+import { TASK_BROKER, type TaskBroker } from '../broker/task-broker';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import {
@@ -11,13 +11,15 @@ import {
 } from '../errors';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
-import { TaskLog } from '../store/task-log';
+import { TaskLog, type AttemptRecord } from '../store/task-log';
 import {
   decodePayload,
   fromDelivery,
   isFinished,
   nextAttempt,
   taskInfo,
+  type BackoffFunction,
+  type BackoffPolicy,
   type DeadLetterReason,
   type TaskEnvelope,
   type TaskPriority,
@@ -25,7 +27,7 @@ import {
 } from '../task';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
-import { TaskHandlerRegistry } from './task-handler.registry';
+import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
 
 /** One message handed to the worker. */
 export interface Delivery {
@@ -47,9 +49,44 @@ export interface Delivery {
 /** What to do with the message once `execute` returns. */
 export type DeliveryOutcome = 'ack' | 'requeue';
 
+/** A delivery that can be run: the attempt, its handler and what applies to it. */
+interface Attempt {
+  task: TaskEnvelope;
+  /** Not published by Cogman (the Go library's way): no producer's record will come. */
+  foreign: boolean;
+  handler: RegisteredTaskHandler;
+  payload: unknown;
+  settings: { retry: number; timeout: number; backoff: BackoffPolicy | BackoffFunction };
+}
+
 /**
- * Runs one delivery: checks it, records `in_progress`, runs the handler, records the outcome
- * (and publishes the next attempt of a failed task with retries left). The message is
+ * What became of one delivery: the one value every step after the handler works from (recording,
+ * metrics, and the hooks that later attach to a task's outcome).
+ */
+export type TaskOutcome =
+  /** The message cannot be run here: it goes to the dead-letter queue. */
+  | {
+      kind: 'dead-letter';
+      reason: DeadLetterReason;
+      detail: string;
+      taskId?: string;
+      task?: TaskEnvelope;
+    }
+  /** The attempt had finished already (cancelled, or a redelivery of one whose ack was lost). */
+  | { kind: 'skipped'; previous: TaskStatus }
+  | { kind: 'success'; duration: number }
+  | { kind: 'failed'; error: unknown; duration: number }
+  /** Failed with retries left: `next` is published after `wait` ms. */
+  | { kind: 'retry'; error: unknown; duration: number; next: TaskEnvelope; wait: number }
+  /** Cancelled while it ran (the cancellation is recorded already). */
+  | { kind: 'cancelled'; duration: number }
+  /** Shutdown gave up on it: the message goes back to the queue. */
+  | { kind: 'shutdown'; duration: number };
+
+/**
+ * Runs one delivery, as a sequence around one `TaskOutcome`: decode it (or dead-letter it), check
+ * it (record `in_progress`; skip an attempt that finished), run the handler, decide the outcome,
+ * record it (publishing the next attempt of a failed task with retries left). The message is
  * acknowledged only after all of that, so a worker that dies midway leaves it to be redelivered.
  */
 @Injectable()
@@ -60,150 +97,171 @@ export class TaskExecutor {
   constructor(
     private readonly registry: TaskHandlerRegistry,
     private readonly dispatcher: TaskDispatcher,
-    private readonly publisher: TaskPublisher,
-    private readonly store: TaskLog,
+    @Inject(TASK_BROKER) private readonly broker: TaskBroker,
+    private readonly log: TaskLog,
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
+    const attempt = this.decode(delivery);
+    if ('kind' in attempt) return this.settle(delivery, attempt);
+    // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
+    const untrack = this.cancellation.track(attempt.task.taskId, delivery.abort);
+    try {
+      const started = await this.log.start(attempt.task, {
+        foreign: attempt.foreign,
+        retry: attempt.settings.retry,
+      });
+      const outcome: TaskOutcome =
+        !started.applied && isFinished(started.previous)
+          ? { kind: 'skipped', previous: started.previous! }
+          : this.decide(attempt, delivery.abort, await this.run(attempt, delivery));
+      return await this.settle(delivery, outcome, attempt, started.attempt);
+    } finally {
+      untrack();
+    }
+  }
+
+  /** The attempt a delivery carries, or why it cannot be run here. */
+  private decode(delivery: Delivery): Attempt | TaskOutcome {
     const decoded = fromDelivery(delivery.msg, delivery.priority);
     if (!decoded.ok) {
-      return this.deadLetter(delivery, decoded.reason, decoded.detail, decoded.taskId);
+      const { reason, detail, taskId } = decoded;
+      return { kind: 'dead-letter', reason, detail, taskId };
     }
     const { task, foreign } = decoded;
     const handler = this.registry.get(task.name);
     if (!handler) {
       const detail = `no handler for task "${task.name}" in this worker`;
-      return this.deadLetter(delivery, 'unknown_task', detail, task.taskId, task);
+      return { kind: 'dead-letter', reason: 'unknown_task', detail, taskId: task.taskId, task };
     }
     let payload: unknown;
     try {
       payload = decodePayload(task.payload);
     } catch (error) {
       const detail = `the payload is not valid JSON: ${errorText(error)}`;
-      return this.deadLetter(delivery, 'undecodable_payload', detail, task.taskId, task);
+      return {
+        kind: 'dead-letter',
+        reason: 'undecodable_payload',
+        detail,
+        taskId: task.taskId,
+        task,
+      };
     }
-
     const settings = {
       retry: task.retry ?? handler.options.retry ?? 0,
       timeout: task.timeout ?? handler.options.timeout ?? this.options.taskTimeout,
       backoff: task.backoff ?? handler.options.backoff ?? DEFAULT_BACKOFF,
     };
-    // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
+    return { task, foreign, handler, payload, settings };
+  }
+
+  /** Runs the handler within the attempt's timeout; frees the delivery's slot when it is over. */
+  private async run(attempt: Attempt, delivery: Delivery): Promise<HandlerResult> {
+    const { task, handler, payload, settings } = attempt;
     const { abort } = delivery;
-    const untrack = this.cancellation.track(task.taskId, abort);
-    try {
-      // The record exists normally (the producer wrote it): the attempt is not sent again, unless
-      // the record turns out to lack it (a message from elsewhere, an expired record).
-      const started = await this.store.record(
-        {
-          taskId: task.taskId,
-          status: 'in_progress',
-          at: new Date(),
-          task: foreign ? task : undefined,
-          retry: settings.retry,
+    const info = taskInfo(task, settings.retry);
+    const logger = this.taskLogger(task.name);
+    const began = performance.now();
+    const result = await runWithin(settings.timeout, abort, async () => {
+      const instance = await handler.resolve(info);
+      await instance.handle(payload, {
+        task: info,
+        get signal() {
+          return abort.signal;
         },
-        { deferrable: true },
-      );
-      // Usually the worker gets here before the producer's record (whose write waits for the
-      // broker's confirm, which waits for this worker's ack). The producer's write will carry
-      // the description; in case it never comes, the outcome carries it too, in the same write.
-      const undescribed = started.described === false ? task : undefined;
-      if (!started.applied && isFinished(started.previous)) {
-        // Cancelled, or a redelivery of an attempt that finished (its ack was lost).
-        this.logger.debug?.(`Task ${task.taskId} is already ${started.previous}; skipping it`);
-        await this.describe(undescribed);
-        return 'ack';
-      }
-      const info = taskInfo(task, settings.retry);
-      const began = performance.now();
-      const logger = this.taskLogger(task.name);
-      const outcome = await runWithin(settings.timeout, abort, async () => {
-        const instance = await handler.resolve(info);
-        await instance.handle(payload, {
-          task: info,
-          get signal() {
-            return abort.signal;
-          },
-          logger,
-        });
+        logger,
       });
-      const duration = Math.round((performance.now() - began) * 1000) / 1000;
-      delivery.release?.();
+    });
+    delivery.release?.();
+    return { ...result, duration: Math.round((performance.now() - began) * 1000) / 1000 };
+  }
 
-      const reason: unknown = abort.aborted ? abort.reason : undefined;
-      // Shutdown: leave the message to be redelivered. Cancelled: already recorded as such.
-      if (reason instanceof WorkerShutdownError || reason instanceof TaskCancelledError) {
-        await this.describe(undescribed);
-        return reason instanceof WorkerShutdownError ? 'requeue' : 'ack';
-      }
-      if (outcome.ok) {
-        await this.record(task, 'success', { duration, task: undescribed });
-        this.metrics?.taskProcessed(task.name, task.priority, 'success', duration);
-        return 'ack';
-      }
-      const error = reason instanceof TaskTimeoutError ? reason : outcome.error;
-      const failError = errorText(error);
-      if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
-        await this.record(task, 'failed', { failError, duration, task: undescribed });
-        this.metrics?.taskProcessed(task.name, task.priority, 'failed', duration);
-        this.metrics?.taskFailed(task.name, task.priority);
-        return 'ack';
-      }
-      // Publish (or schedule) the next attempt before recording this one as finished: if the
-      // worker dies in between, the redelivered message runs again instead of the task being
-      // lost. The next attempt is not created if this one was cancelled meanwhile.
-      const next = nextAttempt(task);
-      const wait = backoffDelay(settings.backoff, task.attempt, error);
-      const guard = { unlessCancelled: task.taskId };
-      if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
-      else await this.dispatcher.dispatch(next, guard);
-      await this.record(task, 'retry', { failError, duration, task: undescribed });
-      this.metrics?.taskProcessed(task.name, task.priority, 'retry', duration);
-      this.metrics?.taskRetried(task.name, task.priority);
-      return 'ack';
-    } finally {
-      untrack();
+  /** What the handler's result means for the task. */
+  private decide(attempt: Attempt, abort: TaskAbort, result: HandlerResult): TaskOutcome {
+    const { duration } = result;
+    const reason: unknown = abort.aborted ? abort.reason : undefined;
+    if (reason instanceof WorkerShutdownError) return { kind: 'shutdown', duration };
+    if (reason instanceof TaskCancelledError) return { kind: 'cancelled', duration };
+    if (result.ok) return { kind: 'success', duration };
+    const { task, settings } = attempt;
+    const error = reason instanceof TaskTimeoutError ? reason : result.error;
+    if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
+      return { kind: 'failed', error, duration };
     }
+    const wait = backoffDelay(settings.backoff, task.attempt, error);
+    return { kind: 'retry', error, duration, next: nextAttempt(task), wait };
   }
 
-  /** Records an outcome; `fields.task` describes the attempt where its record lacks that. */
-  private record(
-    task: TaskEnvelope,
-    status: TaskStatus,
-    fields: { failError?: string; duration?: number; task?: TaskEnvelope } = {},
-  ) {
-    return this.store.record(
-      { taskId: task.taskId, status, at: new Date(), ...fields },
-      { deferrable: true },
-    );
-  }
-
-  /** Adds the description to a record that lacks it, where no outcome will carry it. */
-  private async describe(task: TaskEnvelope | undefined): Promise<void> {
-    if (task) await this.record(task, 'in_progress', { task });
+  /** Records the outcome and says what becomes of the message. */
+  private async settle(
+    delivery: Delivery,
+    outcome: TaskOutcome,
+    attempt?: Attempt,
+    record?: AttemptRecord,
+  ): Promise<DeliveryOutcome> {
+    const task = attempt?.task;
+    switch (outcome.kind) {
+      case 'dead-letter':
+        await this.deadLetter(delivery, outcome);
+        return 'ack';
+      case 'skipped':
+        this.logger.debug?.(`Task ${task!.taskId} is already ${outcome.previous}; skipping it`);
+        await record!.leave();
+        return 'ack';
+      case 'shutdown':
+        await record!.leave();
+        return 'requeue';
+      case 'cancelled':
+        await record!.leave();
+        return 'ack';
+      case 'success':
+        await record!.finish('success', { duration: outcome.duration });
+        this.metrics?.taskProcessed(task!.name, task!.priority, 'success', outcome.duration);
+        return 'ack';
+      case 'failed':
+        await record!.finish('failed', {
+          failError: errorText(outcome.error),
+          duration: outcome.duration,
+        });
+        this.metrics?.taskProcessed(task!.name, task!.priority, 'failed', outcome.duration);
+        this.metrics?.taskFailed(task!.name, task!.priority);
+        return 'ack';
+      case 'retry': {
+        // Publish (or schedule) the next attempt before recording this one as finished: if the
+        // worker dies in between, the redelivered message runs again instead of the task being
+        // lost. The next attempt is not created if this one was cancelled meanwhile.
+        const { next, wait } = outcome;
+        const guard = { unlessCancelled: task!.taskId };
+        if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
+        else await this.dispatcher.dispatch(next, guard);
+        await record!.finish('retry', {
+          failError: errorText(outcome.error),
+          duration: outcome.duration,
+        });
+        this.metrics?.taskProcessed(task!.name, task!.priority, 'retry', outcome.duration);
+        this.metrics?.taskRetried(task!.name, task!.priority);
+        return 'ack';
+      }
+    }
   }
 
   private async deadLetter(
     delivery: Delivery,
-    reason: DeadLetterReason,
-    detail: string,
-    taskId?: string,
-    task?: TaskEnvelope,
-  ): Promise<DeliveryOutcome> {
+    { reason, detail, taskId, task }: Extract<TaskOutcome, { kind: 'dead-letter' }>,
+  ): Promise<void> {
     this.logger.warn(`Dead-lettering a message from ${delivery.queue}: ${detail}`);
-    await this.publisher.deadLetter(delivery.msg, delivery.queue, reason, detail);
+    await this.broker.deadLetter(delivery.msg, delivery.queue, reason, detail);
     if (taskId) {
       const failError = `dead-lettered (${reason}): ${detail}`;
-      await this.store.record(
+      await this.log.record(
         { taskId, status: 'failed', at: new Date(), task, failError },
         { deferrable: true },
       );
       if (task) this.metrics?.taskFailed(task.name, task.priority);
     }
-    return 'ack';
   }
 
   private taskLogger(name: string): Logger {
@@ -215,6 +273,9 @@ export class TaskExecutor {
     return logger;
   }
 }
+
+/** How the handler ended, and how long it ran (ms). */
+type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration: number };
 
 /**
  * Runs `work`, giving up when `abort` aborts or after `timeout` ms (which aborts it): a handler
