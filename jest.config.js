@@ -3,7 +3,10 @@ const swc = ['@swc/jest', { swcrc: true }];
 const shared = {
   transform: { '^.+\\.ts$': swc },
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: { '^@cogman/nestjs$': '<rootDir>/libs/cogman/src' },
+  moduleNameMapper: {
+    '^@cogman/nestjs$': '<rootDir>/libs/cogman/src',
+    '^@cogman/nestjs/(testing|rest)$': '<rootDir>/libs/cogman/src/$1',
+  },
   testEnvironment: 'node',
 };
 

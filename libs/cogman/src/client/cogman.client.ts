@@ -33,6 +33,7 @@ import {
   type TaskRecord,
   type TaskStatus,
 } from '../task';
+import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
@@ -47,6 +48,7 @@ export class CogmanClient {
     private readonly inspector: CogmanInspector,
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
+    @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {}
 
   /**
@@ -56,7 +58,7 @@ export class CogmanClient {
    * before anything is written.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const built = buildTask(options);
+    const built = buildTask(options, new Date(this.clock.now()));
     return sentRecord(built, options.payload as P, await this.send(built));
   }
 
@@ -70,7 +72,7 @@ export class CogmanClient {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
-        return buildTask(options);
+        return buildTask(options, new Date(this.clock.now()));
       } catch (error) {
         if (!(error instanceof TaskInvalidError)) throw error;
         throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {

@@ -6,6 +6,7 @@ import { TaskNotFoundError, TaskStatusConflictError } from '../errors';
 import { TASK_ARCHIVE, type ArchiveSchedule } from '../store/task-archive';
 import { TASK_LOG_STORE, type TaskLogStore } from '../store/task-log.store';
 import type { TaskStatus } from '../task';
+import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { within } from '../util/within';
 
 /** How often the schedule is checked: due tasks are published within about this long. */
@@ -39,6 +40,7 @@ export class TaskScheduler {
     @Inject(TASK_BROKER) private readonly publisher: TaskBroker,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveSchedule | null = null,
+    @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {
     this.lease = Math.max(1000, 3 * options.requestTimeout);
   }
@@ -61,7 +63,8 @@ export class TaskScheduler {
    * already and that is reported; any other status is refused.
    */
   async runNow(taskId: string): Promise<TaskStatus> {
-    if (await this.store.claim(taskId, new Date(), this.lease)) return this.promote(taskId);
+    if (await this.store.claim(taskId, new Date(this.clock.now()), this.lease))
+      return this.promote(taskId);
     const current = await this.store.get(taskId);
     if (!current) throw new TaskNotFoundError(taskId);
     if (current.status === 'scheduled') return 'scheduled';
@@ -86,8 +89,11 @@ export class TaskScheduler {
     this.timer.unref();
   }
 
-  /** Publishes what is due; true when a full batch was taken (more may be waiting). */
-  private async publishDue(): Promise<boolean> {
+  /**
+   * Publishes what is due; true when a full batch was taken (more may be waiting). The scheduler
+   * does this every `SCHEDULER_INTERVAL`; the testing kit calls it when its clock moves.
+   */
+  async publishDue(): Promise<boolean> {
     if (this.archive?.connected && this.store.available) {
       const connections = this.store.connections;
       if (connections !== this.restoredAt) {
@@ -102,7 +108,7 @@ export class TaskScheduler {
     }
     // While the broker or Redis is unreachable, due tasks stay on the schedule.
     if (!this.publisher.connected || !this.store.available) return false;
-    const due = await this.store.claimDue(new Date(), BATCH, this.lease);
+    const due = await this.store.claimDue(new Date(this.clock.now()), BATCH, this.lease);
     await Promise.all(
       due.map((taskId) =>
         this.promote(taskId).catch((error: unknown) => {

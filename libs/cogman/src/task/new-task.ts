@@ -13,7 +13,7 @@ export interface BuiltTask {
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions): BuiltTask {
+export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask {
   if (typeof options !== 'object' || options === null) {
     throw new TaskInvalidError('options', 'must be an object');
   }
@@ -43,7 +43,6 @@ export function buildTask(options: SendTaskOptions): BuiltTask {
       throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
     }
   }
-  const now = new Date();
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
   const taskId = newTaskId();

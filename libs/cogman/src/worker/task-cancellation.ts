@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskCancelledError } from '../errors';
@@ -18,7 +18,8 @@ export class TaskCancellation {
   private subscriber?: Redis;
 
   constructor(
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    /** Null in the testing kit: cancellations stay in this process. */
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
     @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
   ) {
     this.channel = redisKeys(options.namespace).cancelChannel;
@@ -29,7 +30,7 @@ export class TaskCancellation {
    * is made when it answers, and made again after each reconnection.
    */
   listen(): void {
-    if (this.subscriber) return;
+    if (this.subscriber || !this.redis) return;
     this.subscriber = this.redis.duplicate({ connectionName: 'cogman-cancel' });
     this.subscriber.on('message', (_channel: string, taskId: string) => this.abort(taskId));
     this.subscriber.on('error', () => {});
@@ -49,7 +50,7 @@ export class TaskCancellation {
   /** Tells every worker (this one included) that the attempt was cancelled. */
   async notify(taskId: string): Promise<void> {
     this.abort(taskId);
-    await this.redis.publish(this.channel, taskId);
+    await this.redis?.publish(this.channel, taskId);
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,7 @@ import {
   type TaskPriority,
   type TaskStatus,
 } from '../task';
+import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
@@ -102,6 +103,7 @@ export class TaskExecutor {
     private readonly cancellation: TaskCancellation,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
+    @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -235,7 +237,8 @@ export class TaskExecutor {
         // lost. The next attempt is not created if this one was cancelled meanwhile.
         const { next, wait } = outcome;
         const guard = { unlessCancelled: task!.taskId };
-        if (wait > 0) await this.dispatcher.schedule(next, new Date(Date.now() + wait), guard);
+        if (wait > 0)
+          await this.dispatcher.schedule(next, new Date(this.clock.now() + wait), guard);
         else await this.dispatcher.dispatch(next, guard);
         await record!.finish('retry', {
           failError: errorText(outcome.error),
