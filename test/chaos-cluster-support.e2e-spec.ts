@@ -4,7 +4,7 @@ import {
   AmqpConnections,
   ChaosServices,
   connectionClosed,
-  RabbitMQCluster,
+  type RabbitMQCluster,
   Timings,
   isListening,
   pidAlive,

@@ -5,8 +5,8 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import {
   CLUSTER_SLOTS,
   ChaosServices,
-  RedisCluster,
-  RedisSentinelGroup,
+  type RedisCluster,
+  type RedisSentinelGroup,
   orphansOfKilledProcess,
   isListening,
   pidAlive,

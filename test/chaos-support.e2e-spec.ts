@@ -6,9 +6,9 @@ import { Redis } from 'ioredis';
 import { mongo } from 'mongoose';
 import {
   ChaosServices,
-  IsolatedFerretDB,
-  IsolatedRabbitMQ,
-  TcpProxy,
+  type IsolatedFerretDB,
+  type IsolatedRabbitMQ,
+  type TcpProxy,
   isListening,
   pidAlive,
   processesMentioning,

@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { RunConfig } from '../support/config';
 import { REDIS_URI } from '../support/services';
 import {
-  CompletionTracker,
+  type CompletionTracker,
   payloadMaker,
   TASK_NAME,
   type BenchPayload,

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { RunConfig, RunResult } from '../support/config';
 import { AMQP_URI, MONGO_URI, REDIS_URI } from '../support/services';
 import {
-  CompletionTracker,
+  type CompletionTracker,
   payloadMaker,
   TASK_NAME,
   until,

@@ -2,7 +2,7 @@ import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { RunConfig } from '../support/config';
 import { COGMAN_DEFAULTS } from '../../libs/cogman/src/config/cogman-options.defaults';
 import { AMQP_URI } from '../support/services';
-import { CompletionTracker, payloadMaker, type BenchPayload, type BenchSystem } from './load';
+import { type CompletionTracker, payloadMaker, type BenchPayload, type BenchSystem } from './load';
 
 /**
  * The ceiling: amqplib alone. Persistent messages on a confirm channel (the caller's window

@@ -12,3 +12,11 @@ export const {
   .setFactoryMethodName('createCogmanOptions')
   .setExtras<CogmanModuleExtras>(DEFAULT_MODULE_EXTRAS, shapeCogmanModule)
   .build();
+
+/** What `CogmanModule.forRootAsync` takes: a factory (or class) giving the options, and the module's shape. */
+export type CogmanModuleAsyncOptions = typeof COGMAN_ASYNC_OPTIONS_TYPE;
+
+/** A class that gives Cogman's options, for `forRootAsync({ useClass })` or `useExisting`. */
+export interface CogmanOptionsFactory {
+  createCogmanOptions(): CogmanModuleOptions | Promise<CogmanModuleOptions>;
+}

@@ -1,4 +1,5 @@
 export { CogmanModule } from './cogman.module';
+export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
 export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';

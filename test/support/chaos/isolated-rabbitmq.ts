@@ -16,7 +16,7 @@ import {
   type ProcessIdentity,
 } from './process-identity';
 import { CHAOS_DIR_PREFIX, reaper } from './reaper';
-import { ServiceProcess } from './service-process';
+import { type ServiceProcess } from './service-process';
 import { Timings } from './timings';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import { OptionsInvalidError } from '../errors';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
-import { CogmanModuleOptions, ResolvedCogmanOptions } from './cogman-options.interface';
+import { type CogmanModuleOptions, type ResolvedCogmanOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
 
 const URI_SCHEMES = {
