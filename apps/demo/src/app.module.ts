@@ -23,6 +23,8 @@ export class AppModule {
             highPriorityQueueCount: 2,
             lowPriorityQueueCount: 2,
             connectionTimeout: 30_000,
+            // Prometheus metrics at /cogman/metrics when served.
+            metrics: serve,
             // Optional: with a key, the API answers remote clients that send it.
             restApiKey: process.env.COGMAN_REST_API_KEY || undefined,
           }),
