@@ -79,7 +79,7 @@ describe('REST API mounting and access', () => {
         CogmanModule.forRootAsync({
           startRestServer: true,
           rest: { prefix: '/admin/jobs/' },
-          useFactory: () => Promise.resolve({ ...base(ns), restApiKey: KEY }),
+          useFactory: () => Promise.resolve({ ...base(ns), restApiKey: KEY, metrics: true }),
         }),
       ]);
       api = `${origin}/admin/jobs`;

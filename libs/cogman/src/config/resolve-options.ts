@@ -38,7 +38,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       throw new OptionsInvalidError(
         key,
         describe(raw[key]),
-        `shapes the module when it is defined, before an options factory runs: give it at the top level of forRootAsync({ ${key}, useFactory }), not in what useFactory returns`,
+        `shapes the module when it is defined, before an options factory runs: give it at the top level of forRootAsync({ ${key}: ${typeof raw[key] === 'boolean' ? String(raw[key]) : '…'}, useFactory }), not in what useFactory returns`,
       );
     }
     if (!KNOWN_OPTIONS.has(key)) {
