@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import {
   CogmanClient,
   TaskHandler,
+  type CogmanModuleOptions,
   type CogmanTaskHandler,
   type TaskContext,
 } from '@cogman/nestjs';
@@ -64,7 +65,11 @@ describe('Prefetch: deliveries read ahead of the handler slots', () => {
    * A producer, TASKS gated tasks sent in order, and a worker holding what it can of them (the
    * worker reaches the broker at `amqpUri`, by default directly).
    */
-  async function setUp(label: string, amqpUri = AMQP_URI) {
+  async function setUp(
+    label: string,
+    amqpUri = AMQP_URI,
+    options: Partial<CogmanModuleOptions> = {},
+  ) {
     const namespace = uniqueNamespace(label);
     namespaces.push(namespace);
     const producer = await startApp({ namespace, startWorker: false });
@@ -79,6 +84,7 @@ describe('Prefetch: deliveries read ahead of the handler slots', () => {
         lowPriorityConcurrency: CONCURRENCY,
         prefetchMultiplier: MULTIPLIER,
         shutdownTimeout: 30_000,
+        ...options,
       },
       [Gated],
     );
@@ -88,7 +94,7 @@ describe('Prefetch: deliveries read ahead of the handler slots', () => {
     // The first CONCURRENCY run; the worker holds HELD in all.
     await waitFor('the handler slots to fill', () => running === CONCURRENCY);
     await waitFor('the worker to read ahead', async () => (await ready()) === TASKS - HELD);
-    return { client, worker, ids, ready };
+    return { client, worker, ids, ready, namespace };
   }
 
   it('runs no more handlers than its concurrency, and the next as soon as a slot frees', async () => {
@@ -140,6 +146,48 @@ describe('Prefetch: deliveries read ahead of the handler slots', () => {
     ]);
     expect(started).toEqual(ids.slice(0, CONCURRENCY));
     expect(await ready()).toBe(TASKS - CONCURRENCY);
+  });
+
+  it('hands read-ahead deliveries back as new deliveries: shutdowns bring no task nearer its delivery limit', async () => {
+    // With deliveryLimit 1, any redelivery the worker counted would be dead-lettered.
+    const options = { deliveryLimit: 1 };
+    const { client, ids, ready, namespace } = await setUp('hand-back', AMQP_URI, options);
+    for (let round = 0; round < 2; round++) {
+      const worker = apps.pop()!;
+      const closing = worker.close();
+      // Every delivery not started goes back before the running handlers are let finish.
+      await waitFor(
+        'the read-ahead deliveries to be back',
+        async () => (await ready()) === TASKS - started.length,
+      );
+      gate.resolve();
+      await within('close to finish', closing);
+      gate = deferred();
+      running = 0;
+      apps.push(
+        await startApp(
+          {
+            namespace,
+            lowPriorityConcurrency: CONCURRENCY,
+            prefetchMultiplier: MULTIPLIER,
+            ...options,
+          },
+          [Gated],
+        ),
+      );
+      await waitFor('the next worker to start tasks', () => running === CONCURRENCY);
+    }
+    gate.resolve();
+    await waitFor('every task to succeed', async () =>
+      (await Promise.all(ids.map((id) => client.getTask(id)))).every(
+        (record) => record?.status === 'success',
+      ),
+    );
+    expect([...new Set(started)].sort()).toEqual([...ids].sort());
+    expect(started).toHaveLength(TASKS);
+    const channel = await amqp.createChannel();
+    expect((await channel.checkQueue(queueNames(namespace).deadLetter)).messageCount).toBe(0);
+    await channel.close();
   });
 
   it('drops the deliveries read ahead when its connection goes; after the reconnect each task runs once', async () => {

@@ -38,7 +38,12 @@ describe('Worker processes', () => {
         `${task.taskId} ${first.pid}`,
       ),
     );
-    expect((await client.getTask(task.taskId))?.status).toBe('in_progress');
+    // Recorded in_progress once it has run progressAfter (1 s by default).
+    const running = await waitFor('its in_progress record', async () => {
+      const record = await client.getTask(task.taskId);
+      return record?.status === 'in_progress' ? record : null;
+    });
+    expect(running.startedAt).toEqual(expect.any(Date));
 
     await stopWorkerProcess(first, 'SIGKILL');
     const second = await worker(namespace);

@@ -97,8 +97,9 @@ describe('Graceful shutdown', () => {
 
       const aborted = runs.find((run) => run.taskId === taskId);
       expect(aborted?.aborted).toBe(true);
-      // Not recorded as a failure: still in progress, and back in the queue.
-      expect((await client.getTask(taskId))?.status).toBe('in_progress');
+      // Not recorded as a failure: still queued (it ran less than progressAfter), and back in
+      // the queue.
+      expect((await client.getTask(taskId))?.status).toBe('queued');
       expect((await ready()).messageCount).toBe(1);
 
       // Another worker picks it up and, this time, the handler finishes.
@@ -123,7 +124,7 @@ describe('Graceful shutdown', () => {
       const taskId = await send('ignore-abort');
       await waitFor('the handler to start', () => runs.some((run) => run.taskId === taskId));
       await within('close to finish despite the handler', worker.close(), 10_000);
-      expect((await client.getTask(taskId))?.status).toBe('in_progress');
+      expect((await client.getTask(taskId))?.status).toBe('queued');
       expect((await ready()).messageCount).toBe(1);
     } finally {
       await producer.close();

@@ -64,7 +64,8 @@ export class CogmanLifecycle
       this.archive?.start();
       await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
       await this.publisher.open();
-      if (this.consumerConnection) this.cancellation.listen();
+      // Cancellations are known before the first delivery, so none needs its record read.
+      if (this.consumerConnection) await this.cancellation.listen(this.options.requestTimeout);
       await this.consumer.start();
       if (this.consumerConnection) this.reporter.start();
       this.scheduler.start();

@@ -36,6 +36,7 @@ import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { TaskExecutor } from './worker/task.executor';
+import { AttemptProgress } from './worker/attempt-progress';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
@@ -102,6 +103,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskHandlerRegistry,
         TaskHandlerExplorer,
         TaskExecutor,
+        AttemptProgress,
         TaskConsumer,
         WorkerStatusReporter,
         metrics,

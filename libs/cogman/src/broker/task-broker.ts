@@ -18,6 +18,11 @@ export interface TaskBroker {
     reason: DeadLetterReason,
     detail: string,
   ): Promise<void>;
+  /**
+   * Publishes a received message again to its queue, as it came: the broker delivers it anew (not
+   * as a redelivery). Resolves once confirmed.
+   */
+  handBack(msg: ConsumeMessage, queue: string): Promise<void>;
   /** Calls `listener` each time the broker is back after it was unreachable. */
   onReconnect(listener: () => void): void;
 }

@@ -182,15 +182,10 @@ export class TaskPublisher implements TaskBroker {
     detail: string,
   ): Promise<void> {
     if (!this.channel) await this.ready;
-    const { properties } = msg;
-    const taskId = String(properties.messageId ?? 'without an id');
-    await this.send(taskId, this.topology.deadLetter, msg.content, {
-      contentType: properties.contentType as string | undefined,
-      messageId: properties.messageId as string | undefined,
-      timestamp: properties.timestamp as number | undefined,
-      persistent: true,
+    await this.send(messageIdOf(msg), this.topology.deadLetter, msg.content, {
+      ...copiedProperties(msg),
       headers: {
-        ...properties.headers,
+        ...msg.properties.headers,
         [DEAD_LETTER_HEADERS.reason]: reason,
         [DEAD_LETTER_HEADERS.detail]: detail,
         [DEAD_LETTER_HEADERS.queue]: queue,
@@ -198,4 +193,26 @@ export class TaskPublisher implements TaskBroker {
       },
     });
   }
+
+  /** Publishes a message again to its queue, as it came (a new delivery); resolves once confirmed. */
+  async handBack(msg: ConsumeMessage, queue: string): Promise<void> {
+    if (!this.channel) await this.ready;
+    await this.send(messageIdOf(msg), queue, msg.content, copiedProperties(msg));
+  }
+}
+
+function messageIdOf(msg: ConsumeMessage): string {
+  return String(msg.properties.messageId ?? 'without an id');
+}
+
+/** The properties of a message a copy keeps (its own delivery's are the broker's). */
+function copiedProperties(msg: ConsumeMessage): Options.Publish {
+  const { properties } = msg;
+  return {
+    contentType: properties.contentType as string | undefined,
+    messageId: properties.messageId as string | undefined,
+    timestamp: properties.timestamp as number | undefined,
+    persistent: true,
+    headers: properties.headers,
+  };
 }

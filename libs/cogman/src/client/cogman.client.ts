@@ -138,7 +138,8 @@ export class CogmanClient {
           'it has already finished',
         );
       }
-      if (result.previous === 'in_progress') await this.cancellation.notify(current.taskId);
+      // Workers learn of it from the cancelled set and its channel; a worker here, at once.
+      this.cancellation.notify(current.taskId);
       // A worker may have created the next attempt just before this one was cancelled.
       const next = await this.log.get(retryTaskId(current.originalTaskId, current.attempt + 1));
       if (!next || isFinished(next.status)) break;
@@ -271,6 +272,7 @@ function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatu
     status,
     failError: null,
     duration: null,
+    startedAt: null,
     runAt: runAt ?? null,
     updatedAt: new Date(),
   };

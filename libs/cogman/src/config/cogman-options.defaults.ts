@@ -17,6 +17,8 @@ export const COGMAN_DEFAULTS = {
   prefetchMultiplier: 4,
   shutdownTimeout: 30 * SECOND,
   taskTimeout: 10 * MINUTE,
+  progressAfter: SECOND,
+  deliveryLimit: 20,
   startScheduler: true,
   offlineBufferSize: 10_000,
   namespace: '',

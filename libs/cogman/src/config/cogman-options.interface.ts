@@ -52,6 +52,19 @@ export interface CogmanModuleOptions {
    * past that the broker closes the channel and redelivers the task.
    */
   taskTimeout?: number;
+  /**
+   * An attempt still running this long after its handler started is recorded `in_progress` then;
+   * a shorter one goes from `queued` to its outcome directly (one change fewer in Redis). Default
+   * 1 second.
+   */
+  progressAfter?: number;
+  /**
+   * Most times a message of one attempt is delivered: one that keeps crashing or stalling its
+   * worker (a poison message) is dead-lettered, reason `delivery_limit`, once it has been
+   * delivered this many times. Only redeliveries are counted (in the task's record), so a first
+   * delivery costs nothing more. Default 20 (RabbitMQ's default for quorum queues).
+   */
+  deliveryLimit?: number;
   /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
   startScheduler?: boolean;
   /**

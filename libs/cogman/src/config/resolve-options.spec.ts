@@ -37,13 +37,15 @@ describe('resolveCogmanOptions', () => {
       prefetchMultiplier: 4,
       shutdownTimeout: 30_000,
       taskTimeout: 600_000,
+      progressAfter: 1000,
+      deliveryLimit: 20,
       startScheduler: true,
       offlineBufferSize: 10_000,
       namespace: '',
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(17);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(19);
   });
 
   it('keeps the values given', () => {
@@ -102,6 +104,8 @@ describe('resolveCogmanOptions', () => {
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
     ['startScheduler', { ...base, startScheduler: null }, 'true or false'],
     ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
+    ['progressAfter', { ...base, progressAfter: 0 }, 'from 1 to'],
+    ['deliveryLimit', { ...base, deliveryLimit: 1001 }, 'from 1 to 1000'],
     ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],

@@ -82,6 +82,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     prefetchMultiplier: positiveInteger('prefetchMultiplier', pick('prefetchMultiplier'), 100),
     shutdownTimeout: positiveInteger('shutdownTimeout', pick('shutdownTimeout'), MAX_TIMEOUT),
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
+    progressAfter: positiveInteger('progressAfter', pick('progressAfter'), MAX_TIMEOUT),
+    deliveryLimit: positiveInteger('deliveryLimit', pick('deliveryLimit'), 1000),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),

@@ -39,6 +39,7 @@ function record(i: number, fields: Partial<TaskRecord> = {}): TaskRecord {
     status: i % 5 === 0 ? 'failed' : 'success',
     failError: null,
     duration: 1,
+    startedAt: null,
     runAt: null,
     updatedAt: new Date(T0 + i * 60_000),
     ...fields,

@@ -319,6 +319,7 @@ export function taskJson(record: TaskRecord): TaskRecordDto {
     status: record.status,
     failError: record.failError,
     duration: record.duration,
+    startedAt: record.startedAt?.toISOString() ?? null,
     runAt: record.runAt?.toISOString() ?? null,
     createdAt: record.createdAt.toISOString(),
     updatedAt: record.updatedAt.toISOString(),

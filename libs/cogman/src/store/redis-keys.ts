@@ -11,8 +11,10 @@ export interface RedisKeys {
   readonly scheduled: string;
   /** Sorted set: scheduled attempts a scheduler took, by the end of its lease (ms). */
   readonly claimed: string;
-  /** Pub/sub channel: ids of cancelled attempts, for the workers running them. */
+  /** Pub/sub channel: ids of cancelled attempts, for the workers running or receiving them. */
   readonly cancelChannel: string;
+  /** Sorted set: cancelled attempts, by when the entry lapses (ms); workers mirror it. */
+  readonly cancelled: string;
   /** Sorted set: worker id → when its report lapses (ms). */
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
@@ -27,6 +29,7 @@ export function redisKeys(namespace: string): RedisKeys {
     scheduled: `${prefix}scheduled`,
     claimed: `${prefix}scheduled:claimed`,
     cancelChannel: `${prefix}cancel`,
+    cancelled: `${prefix}cancelled`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
   };

@@ -15,6 +15,7 @@ import {
 import { COGMAN_REDIS } from './redis-connection';
 import { redisKeys, type RedisKeys } from './redis-keys';
 import type {
+  AttemptState,
   StoredTask,
   TaskLogStore,
   TaskStatusChange,
@@ -35,7 +36,9 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * No KEYS: a task's key is its id after the task key prefix (the script touches as many task
  * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
  * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
- * instead of ten arguments a change), the schedule's key and its claims' key. Each change is an
+ * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
+ * key and the cancellation channel. A cancellation that applies also enters the cancelled set
+ * (until the record's TTL has passed) and is published on the channel. Each change is an
  * array of strings: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an attempt
  * whose cancellation vetoes the change, or ''), then two arrays: the describing fields and the
  * status fields (field, value, ...).
@@ -44,6 +47,7 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
 local taskKey, ttl, scheduled, claimed = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local cancelled, cancelChannel = ARGV[6], ARGV[7]
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
@@ -78,6 +82,15 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
       elseif previous == 'scheduled' then
         redis.call('ZREM', scheduled, id)
         redis.call('ZREM', claimed, id)
+      end
+      if status == 'cancelled' then
+        -- Workers mirror the cancelled set (loaded when they connect) and follow the channel, so
+        -- that a delivery of a cancelled attempt is skipped without reading its record.
+        local now = tonumber(updatedAt)
+        redis.call('ZREMRANGEBYSCORE', cancelled, '-inf', now)
+        redis.call('ZADD', cancelled, now + tonumber(ttl), id)
+        redis.call('PEXPIRE', cancelled, ttl)
+        redis.call('PUBLISH', cancelChannel, id)
       end
     end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
@@ -143,6 +156,24 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 `;
 
+/**
+ * What a worker reads of an attempt before running it, counting a redelivery in the same step.
+ * ARGV: task key, 1 to count a redelivery (else 0), ttl (ms) for a record this creates.
+ * Returns: status or '', described (0/1), redeliveries.
+ */
+const INSPECT_SCRIPT = `
+local key, count = ARGV[1], ARGV[2] == '1'
+local redeliveries = 0
+if count then
+  redeliveries = redis.call('HINCRBY', key, 'redeliveries', 1)
+  if redeliveries == 1 and redis.call('PTTL', ARGV[1]) < 0 then redis.call('PEXPIRE', key, ARGV[3]) end
+else
+  redeliveries = tonumber(redis.call('HGET', key, 'redeliveries') or '0')
+end
+local found = redis.call('HMGET', key, 'status', 'task')
+return { found[1] or '', found[2] and 1 or 0, redeliveries }
+`;
+
 type Command<T> = (...args: (string | number)[]) => Promise<T>;
 
 /**
@@ -156,6 +187,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   private batch: Pending[] = [];
   private readonly claimDueScript: Command<string[]>;
   private readonly claimOneScript: Command<number>;
+  private readonly inspectScript: Command<[string, number, number]>;
   connections = 0;
 
   constructor(
@@ -166,6 +198,7 @@ export class RedisTaskLogStore implements TaskLogStore {
     this.recordScript = script(redis, 'cogmanRecordAll', 0, RECORD_SCRIPT);
     this.claimDueScript = script(redis, 'cogmanClaimDue', 2, CLAIM_DUE_SCRIPT);
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
+    this.inspectScript = script(redis, 'cogmanInspect', 0, INSPECT_SCRIPT);
     if (redis.status === 'ready') this.connections++;
     redis.on('ready', () => this.connections++);
   }
@@ -185,6 +218,9 @@ export class RedisTaskLogStore implements TaskLogStore {
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
+    if (change.startedAt !== undefined) {
+      fields.push('startedAt', String(change.startedAt.getTime()));
+    }
     const args: ChangeArgs = [
       wellFormed(change.taskId),
       change.status,
@@ -214,6 +250,8 @@ export class RedisTaskLogStore implements TaskLogStore {
       changes,
       this.keys.scheduled,
       this.keys.claimed,
+      this.keys.cancelled,
+      this.keys.cancelChannel,
     ).then(
       (out) => {
         for (const [i, { resolve }] of batch.entries()) {
@@ -257,6 +295,19 @@ export class RedisTaskLogStore implements TaskLogStore {
 
   async release(taskId: string): Promise<void> {
     await this.redis.zrem(this.keys.claimed, taskId);
+  }
+
+  async inspect(taskId: string, { redelivered }: { redelivered: boolean }): Promise<AttemptState> {
+    const [status, described, redeliveries] = await this.inspectScript(
+      this.keys.task(taskId),
+      redelivered ? 1 : 0,
+      this.options.redisTtl,
+    );
+    return {
+      status: isTaskStatus(status) ? status : null,
+      described: described === 1,
+      redeliveries,
+    };
   }
 }
 
@@ -348,6 +399,7 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
   if (stored.backoff !== undefined) task.backoff = stored.backoff;
   const { payload: _payload, timeout: _timeout, backoff: _backoff, ...info } = task;
   const runAt = number('runAt');
+  const startedAt = number('startedAt');
   return {
     task,
     record: {
@@ -357,6 +409,7 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
       status: hash.status as TaskRecord['status'],
       failError: hash.failError ?? null,
       duration: number('duration') ?? null,
+      startedAt: startedAt === undefined ? null : new Date(startedAt),
       runAt: runAt === undefined ? null : new Date(runAt),
       updatedAt,
     },

@@ -37,6 +37,7 @@ function recordOf(task: TaskEnvelope): TaskRecord {
     status: 'success',
     failError: null,
     duration: 1,
+    startedAt: null,
     updatedAt: new Date(),
   };
 }

@@ -14,6 +14,8 @@ export interface TaskStatusChange {
   task?: TaskEnvelope;
   /** When a `scheduled` attempt is due. */
   runAt?: Date;
+  /** When a worker started the attempt's handler (with its outcome, or a late `in_progress`). */
+  startedAt?: Date;
   /**
    * Applies only if the attempt with this id has not been cancelled (checked in the same step):
    * the next attempt of a task is never created after its previous one was cancelled.
@@ -32,6 +34,14 @@ export interface TaskStatusResult {
   previous: TaskStatus | null;
   /** Whether the record holds the attempt's description after the change (unknown: undefined). */
   described?: boolean;
+}
+
+/** What a worker reads of an attempt before running it (see `TaskLogStore.inspect`). */
+export interface AttemptState {
+  status: TaskStatus | null;
+  described: boolean;
+  /** Times the attempt was received again (not counting the first delivery). */
+  redeliveries: number;
 }
 
 /** A record with the attempt as it travels (encoded payload, settings as sent). */
@@ -64,6 +74,12 @@ export interface TaskLogStore {
   claim(taskId: string, now: Date, leaseMs: number): Promise<boolean>;
   /** Gives up a claim without publishing (the attempt was cancelled, or is gone). */
   release(taskId: string): Promise<void>;
+  /**
+   * What a worker needs to know of an attempt it receives again (or cannot vouch for): its
+   * status, whether its record holds its description, and how many times it has been received
+   * again, this time counted (one step: two workers receiving it count twice).
+   */
+  inspect(taskId: string, { redelivered }: { redelivered: boolean }): Promise<AttemptState>;
 }
 
 export const TASK_LOG_STORE = Symbol('cogman:task-log-store');

@@ -6,6 +6,7 @@ import { within } from '../util/within';
 import { TASK_ARCHIVE, type ArchiveReads, type ArchiveWrites } from './task-archive';
 import {
   TASK_LOG_STORE,
+  type AttemptState,
   type StoredTask,
   type TaskLogStore,
   type TaskStatusChange,
@@ -39,12 +40,14 @@ export interface OutcomeFields {
  * Who writes an attempt's description (its name, payload, headers and settings): whoever records
  * the attempt first, once. A new task's first record is the producer's `queued`, written after
  * the broker confirms the message, or its `initiated`/`scheduled` when it is not published at
- * once. A worker's changes carry the description only where its record lacks it: a message from
- * a producer that writes no record (the Go library), or a record that is gone. The reason: the
- * description (the payload above all) is most of a change's bytes, so writing it once per attempt
- * keeps the log's cost per task low, while a record that lacks it (its producer's write lost)
- * still gets it from the worker. `queued` and `start` below are where this is decided; the
- * dispatcher and the worker call them rather than deciding it themselves.
+ * once. A worker's outcome carries the description only where the worker knows the record lacks
+ * it: a message from a producer that writes no record (the Go library), or a redelivery whose
+ * record it read and found without it. The reason: the description (the payload above all) is
+ * most of a change's bytes, and the worker reads nothing before a first delivery, so writing it
+ * once per attempt keeps the log's cost per task at two small changes. (A producer that dies
+ * between the broker's confirm and its record leaves a record with the outcome and without the
+ * description.) `queued` and `start` below are where this is decided; the dispatcher and the
+ * worker call them rather than deciding it themselves.
  */
 @Injectable()
 export class TaskLog {
@@ -133,29 +136,36 @@ export class TaskLog {
   }
 
   /**
-   * Records that a worker starts an attempt (`in_progress`, with the retries that apply). The
-   * description goes with it for a `foreign` message (no producer's record will come); otherwise
-   * the result says whether the record has it, and the attempt's outcome carries it if not.
+   * The record of an attempt a worker starts, written only with the attempt's outcome (or its
+   * late `in_progress`): nothing is written or read before the handler runs. The description goes
+   * with those changes for a `foreign` message (no producer's record will come), or where `state`
+   * (read first for a redelivery) says the record lacks it.
    */
-  async start(
+  start(
     task: TaskEnvelope,
-    { foreign, retry }: { foreign: boolean; retry: number },
-  ): Promise<{ attempt: AttemptRecord; applied: boolean; previous: TaskStatus | null }> {
-    const started = await this.record(
-      {
-        taskId: task.taskId,
-        status: 'in_progress',
-        at: new Date(),
-        task: foreign ? task : undefined,
-        retry,
-      },
-      { deferrable: true },
-    );
-    // Usually the worker gets here before the producer's record (whose write waits for the
-    // broker's confirm, which waits for this worker's ack): the producer's write will carry the
-    // description, and in case it never comes, the outcome carries it too, in the same write.
-    const attempt = new AttemptRecord(this, task, started.described === false);
-    return { attempt, applied: started.applied, previous: started.previous };
+    { foreign, retry, state }: { foreign: boolean; retry: number; state?: AttemptState | null },
+  ): AttemptRecord {
+    const undescribed = foreign || (state !== undefined && state !== null && !state.described);
+    return new AttemptRecord(this, task, retry, new Date(), undescribed);
+  }
+
+  /**
+   * What a worker reads of an attempt it cannot vouch for (a redelivery, counted), or null when
+   * Redis cannot answer now: the attempt then runs as a first delivery would.
+   */
+  async inspect(
+    taskId: string,
+    { redelivered }: { redelivered: boolean },
+  ): Promise<AttemptState | null> {
+    if (!this.store.available) return null;
+    try {
+      return await this.read('an attempt', this.store.inspect(taskId, { redelivered }));
+    } catch (error) {
+      this.logger.warn(
+        `Could not read the record of task ${taskId} before running it: ${String(error)}`,
+      );
+      return null;
+    }
   }
 
   /** The record and the attempt as it travels (Redis only). */
@@ -271,9 +281,18 @@ export class AttemptRecord {
   constructor(
     private readonly log: TaskLog,
     private readonly task: TaskEnvelope,
+    /** The retries that apply (the handler's when the task set none). */
+    private readonly retry: number,
+    /** When the handler started. */
+    readonly startedAt: Date,
     /** The record lacks the description: the worker's next change carries it. */
     private undescribed: boolean,
   ) {}
+
+  /** Records that the attempt is still running (`in_progress`), once it has run a while. */
+  progress(): Promise<TaskStatusResult> {
+    return this.write('in_progress', {});
+  }
 
   /** Records the worker's outcome, with the description where the record lacks it. */
   finish(
@@ -295,7 +314,15 @@ export class AttemptRecord {
     const task = this.undescribed ? this.task : undefined;
     this.undescribed = false;
     return this.log.record(
-      { taskId: this.task.taskId, status, at: new Date(), ...fields, task },
+      {
+        taskId: this.task.taskId,
+        status,
+        at: new Date(),
+        startedAt: this.startedAt,
+        retry: this.retry,
+        ...fields,
+        task,
+      },
       { deferrable: true },
     );
   }

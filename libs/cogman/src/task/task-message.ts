@@ -85,6 +85,7 @@ export function envelopeOf(record: TaskRecord): TaskEnvelope {
     status: _s,
     failError: _f,
     duration: _d,
+    startedAt: _st,
     runAt: _r,
     updatedAt: _u,
     ...info
@@ -144,7 +145,11 @@ export function toMessage(task: TaskEnvelope): { content: Buffer; options: Optio
 
 /** Why a delivery cannot be run; it goes to the dead-letter queue with this reason. */
 export type DeadLetterReason =
-  'missing_task_name' | 'missing_task_id' | 'unknown_task' | 'undecodable_payload';
+  | 'missing_task_name'
+  | 'missing_task_id'
+  | 'unknown_task'
+  | 'undecodable_payload'
+  | 'delivery_limit';
 
 export type DecodedDelivery =
   | {

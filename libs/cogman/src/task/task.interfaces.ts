@@ -67,6 +67,8 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
   failError: string | null;
   /** Milliseconds the handler ran, once it has finished. */
   duration: number | null;
+  /** When a worker started the handler (known with the outcome, or once it ran `progressAfter`). */
+  startedAt: Date | null;
   /** When a `scheduled` attempt is due. */
   runAt: Date | null;
   updatedAt: Date;

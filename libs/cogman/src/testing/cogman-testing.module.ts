@@ -20,6 +20,7 @@ import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { TaskConsumer } from '../worker/task.consumer';
 import { TaskExecutor } from '../worker/task.executor';
+import { AttemptProgress } from '../worker/attempt-progress';
 import { CogmanTesting } from './cogman.testing';
 import { InMemoryTaskBroker } from './in-memory-task.broker';
 import { InMemoryTaskLogStore } from './in-memory-task-log.store';
@@ -82,6 +83,7 @@ export class CogmanTestingModule {
       TaskHandlerRegistry,
       TaskHandlerExplorer,
       TaskExecutor,
+      AttemptProgress,
       TaskCancellation,
       { provide: CogmanInspector, useClass: InMemoryInspector },
       { provide: TaskConsumer, useValue: consumerState },

@@ -1,4 +1,5 @@
 import type {
+  AttemptState,
   StoredTask,
   TaskLogStore,
   TaskStatusChange,
@@ -17,6 +18,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   /** Bump it to stand for a reconnection (after which Redis may have lost its data). */
   connections = 1;
   private readonly undescribed = new Set<string>();
+  private readonly redeliveries = new Map<string, number>();
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
     this.changes.push(change);
@@ -43,6 +45,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
       record.updatedAt = change.at;
       record.failError = change.failError ?? record.failError;
       record.duration = change.duration ?? record.duration;
+      record.startedAt = change.startedAt ?? record.startedAt;
       record.retry = change.retry ?? record.retry;
       record.runAt = change.runAt ?? record.runAt;
       if (change.status === 'scheduled' && change.runAt) {
@@ -83,6 +86,17 @@ export class InMemoryTaskLogStore implements TaskLogStore {
     return Promise.resolve(due);
   }
 
+  inspect(taskId: string, { redelivered }: { redelivered: boolean }): Promise<AttemptState> {
+    const redeliveries = (this.redeliveries.get(taskId) ?? 0) + (redelivered ? 1 : 0);
+    this.redeliveries.set(taskId, redeliveries);
+    const stored = this.tasks.get(taskId);
+    return Promise.resolve({
+      status: stored?.record.status ?? null,
+      described: stored !== undefined && !this.undescribed.has(taskId),
+      redeliveries,
+    });
+  }
+
   claim(taskId: string, now: Date, leaseMs: number): Promise<boolean> {
     if (!this.schedule.delete(taskId)) return Promise.resolve(false);
     this.claims.set(taskId, now.getTime() + leaseMs);
@@ -117,7 +131,11 @@ function placeholder(taskId: string): TaskEnvelope {
 function stored(
   task: TaskEnvelope,
   from: Pick<TaskRecord, 'status'> &
-    Partial<Pick<TaskRecord, 'failError' | 'duration' | 'runAt'>> & { at?: Date; updatedAt?: Date },
+    Partial<Pick<TaskRecord, 'failError' | 'duration' | 'runAt'>> & {
+      at?: Date;
+      updatedAt?: Date;
+      startedAt?: Date | null;
+    },
 ): StoredTask {
   const { payload, timeout: _timeout, backoff: _backoff, ...info } = task;
   let decoded: unknown;
@@ -135,6 +153,7 @@ function stored(
       status: from.status,
       failError: from.failError ?? null,
       duration: from.duration ?? null,
+      startedAt: from.startedAt ?? null,
       runAt: from.runAt ?? null,
       updatedAt: from.updatedAt ?? from.at ?? new Date(),
     },

@@ -70,6 +70,12 @@ export class InMemoryTaskBroker implements TaskBroker {
     return Promise.resolve();
   }
 
+  handBack(msg: ConsumeMessage, queue: string): Promise<void> {
+    const priority = this.topology.high.includes(queue) ? 'high' : 'low';
+    this.waiting.push({ queue, priority, msg });
+    return Promise.resolve();
+  }
+
   onReconnect(): void {
     // Always connected.
   }

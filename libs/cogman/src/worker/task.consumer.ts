@@ -11,6 +11,7 @@ import { TaskAbort } from './task-abort';
 import { TaskExecutor, type DeliveryOutcome } from './task.executor';
 import type { BrokerConnection } from '../broker/broker-connection';
 import { ChannelAcks } from '../broker/channel-acks';
+import { TASK_BROKER, type TaskBroker } from '../broker/task-broker';
 import { TaskTopology } from '../broker/task-topology';
 
 interface InFlight {
@@ -47,6 +48,8 @@ export class TaskConsumer {
   private readonly channels: ChannelWrapper[] = [];
   private readonly consumers = new Map<Channel, string[]>();
   private readonly inFlight = new Set<InFlight>();
+  /** Hand-backs whose publish has not been confirmed yet (drain waits for them). */
+  private readonly handingBack = new Set<Promise<void>>();
   private readonly slots: Record<TaskPriority, Slots>;
   private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
   private onIdle?: () => void;
@@ -55,6 +58,7 @@ export class TaskConsumer {
     @Inject(CONSUMER_CONNECTION) private readonly connection: BrokerConnection | null,
     private readonly topology: TaskTopology,
     private readonly executor: TaskExecutor,
+    @Inject(TASK_BROKER) private readonly broker: TaskBroker,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     const slots = (limit: number): Slots => ({ limit, free: limit, waiting: [] });
@@ -105,9 +109,9 @@ export class TaskConsumer {
     if (this.state !== 'running') return;
     this.state = 'draining';
     await this.cancelConsumers();
-    // Read ahead, never started: back to the queue at once.
+    // Read ahead, never started: back to the queue at once (handed back: a new delivery).
     for (const slots of Object.values(this.slots)) {
-      for (const delivery of slots.waiting.splice(0)) this.settle(delivery, 'requeue');
+      for (const delivery of slots.waiting.splice(0)) this.settle(delivery, 'hand-back');
     }
     if (this.inFlight.size > 0) {
       this.logger.log(`Waiting for ${this.inFlight.size} running task(s) to finish`);
@@ -120,9 +124,10 @@ export class TaskConsumer {
       );
       for (const delivery of [...this.inFlight]) {
         delivery.abort.abort(new WorkerShutdownError());
-        this.settle(delivery, 'requeue');
+        this.settle(delivery, 'hand-back');
       }
     }
+    await Promise.allSettled([...this.handingBack]);
     this.state = 'stopped';
   }
 
@@ -183,7 +188,7 @@ export class TaskConsumer {
     };
     this.inFlight.add(delivery);
     const slots = this.slots[priority];
-    if (this.state !== 'running') this.settle(delivery, 'requeue');
+    if (this.state !== 'running') this.settle(delivery, 'hand-back');
     else if (slots.free > 0) this.begin(delivery);
     else slots.waiting.push(delivery);
   }
@@ -239,19 +244,47 @@ export class TaskConsumer {
     this.settle(delivery, outcome);
   }
 
-  /** Acks or requeues once; a closed channel needs neither (the broker redelivers). */
+  /**
+   * Acks, hands back or requeues once; a closed channel needs none of them (the broker
+   * redelivers). A hand-back publishes the message again, then acks it; if that publish fails,
+   * the message is requeued instead.
+   */
   private settle(delivery: InFlight, outcome: DeliveryOutcome): void {
     if (delivery.settled) return;
     delivery.settled = true;
     this.inFlight.delete(delivery);
     this.release(delivery);
+    if (outcome === 'hand-back') {
+      const handing = this.handBack(delivery).finally(() => this.handingBack.delete(handing));
+      this.handingBack.add(handing);
+    } else {
+      this.acknowledge(delivery, outcome);
+    }
+    if (this.inFlight.size === 0) this.onIdle?.();
+  }
+
+  /**
+   * A message published again as a new delivery, not requeued: a hand-back (at shutdown) is no
+   * failure of the task's, so it must not bring it nearer to its delivery limit.
+   */
+  private async handBack(delivery: InFlight): Promise<void> {
+    try {
+      await this.broker.handBack(delivery.msg, delivery.queue);
+    } catch (error) {
+      this.logger.debug?.(`Could not hand a delivery back, requeueing it: ${String(error)}`);
+      this.acknowledge(delivery, 'requeue');
+      return;
+    }
+    this.acknowledge(delivery, 'ack');
+  }
+
+  private acknowledge(delivery: InFlight, outcome: 'ack' | 'requeue'): void {
     try {
       if (outcome === 'ack') delivery.acks.ack(delivery.msg);
       else delivery.acks.requeue(delivery.msg);
     } catch (error) {
       this.logger.debug?.(`Could not ${outcome} a delivery: ${String(error)}`);
     }
-    if (this.inFlight.size === 0) this.onIdle?.();
   }
 
   private async cancelConsumers(): Promise<void> {

@@ -1,16 +1,16 @@
 import { Test } from '@nestjs/testing';
 import type { ConsumeMessage } from 'amqplib';
 import { TASK_BROKER } from '../broker/task-broker';
-import { buildTask } from '../task';
-import { TaskDispatcher } from '../dispatch/task.dispatcher';
-import { resolveCogmanOptions, RESOLVED_OPTIONS } from '../config';
+import { RESOLVED_OPTIONS, resolveCogmanOptions } from '../config';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
+import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { TaskTimeoutError, TaskUnrecoverableError, WorkerShutdownError } from '../errors';
 import { COGMAN_REDIS } from '../store/redis-connection';
 import { TaskLog } from '../store/task-log';
 import { TASK_LOG_STORE } from '../store/task-log.store';
-import { retryTaskId, toMessage, type TaskContext, type TaskEnvelope } from '../task';
+import { buildTask, retryTaskId, toMessage, type TaskContext, type TaskEnvelope } from '../task';
 import { InMemoryTaskLogStore } from '../testing/in-memory-task-log.store';
+import { AttemptProgress } from './attempt-progress';
 import { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
@@ -19,15 +19,41 @@ import { TaskExecutor, type Delivery } from './task.executor';
 /** The store of the current test, where `delivery` records each task as its producer would. */
 let producerLog: InMemoryTaskLogStore['record'] | undefined;
 
-function delivery(task: TaskEnvelope, abort = new TaskAbort()): Delivery {
-  void producerLog?.({ taskId: task.taskId, status: 'queued', at: new Date(), task });
+const PROGRESS_AFTER = 60;
+const DELIVERY_LIMIT = 3;
+
+interface DeliveryOptions {
+  abort?: TaskAbort;
+  redelivered?: boolean;
+  /** A message of the Go library: no content type, no record of its producer's. */
+  foreign?: boolean;
+}
+
+function delivery(
+  task: TaskEnvelope,
+  { abort = new TaskAbort(), redelivered = false, foreign = false }: DeliveryOptions = {},
+): Delivery {
+  if (!foreign) void producerLog?.({ taskId: task.taskId, status: 'queued', at: new Date(), task });
   const { content, options } = toMessage(task);
   const msg = {
     content,
-    fields: {},
-    properties: { ...options, headers: options.headers },
+    fields: { redelivered },
+    properties: {
+      ...options,
+      contentType: foreign ? undefined : options.contentType,
+      headers: options.headers,
+    },
   } as unknown as ConsumeMessage;
   return { msg, queue: 'low_priority_queue_0', priority: task.priority, abort };
+}
+
+/** Polls with a deadline (no fixed sleep). */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 describe('TaskExecutor', () => {
@@ -52,10 +78,16 @@ describe('TaskExecutor', () => {
       events.push(`record ${change.status}`);
       return recordStatus(change);
     };
+    const inspect = store.inspect.bind(store);
+    store.inspect = (taskId, options) => {
+      events.push(`inspect${options.redelivered ? ' redelivered' : ''}`);
+      return inspect(taskId, options);
+    };
     const moduleRef = await Test.createTestingModule({
       providers: [
         TaskExecutor,
         TaskHandlerRegistry,
+        AttemptProgress,
         { provide: TASK_LOG_STORE, useValue: store },
         TaskLog,
         {
@@ -76,9 +108,15 @@ describe('TaskExecutor', () => {
         },
         {
           provide: RESOLVED_OPTIONS,
-          useValue: resolveCogmanOptions({ amqpUri: 'amqp://x', redisUri: 'redis://x' }),
+          useValue: resolveCogmanOptions({
+            amqpUri: 'amqp://x',
+            redisUri: 'redis://x',
+            progressAfter: PROGRESS_AFTER,
+            deliveryLimit: DELIVERY_LIMIT,
+          }),
         },
-        { provide: COGMAN_REDIS, useValue: { publish: () => Promise.resolve(0) } },
+        // No Redis: the mirror of cancellations is this process's own, always in step.
+        { provide: COGMAN_REDIS, useValue: null },
         TaskCancellation,
         {
           provide: TASK_BROKER,
@@ -102,17 +140,37 @@ describe('TaskExecutor', () => {
     options: TaskHandlerOptions = {},
   ) => registry.add({ name, options, source: 'spec', resolve: () => ({ handle }) });
 
-  it('records in_progress, runs the handler, records success with a duration, then acks', async () => {
+  it('runs a first delivery with no Redis call before it, then records its outcome once and acks', async () => {
     const seen: unknown[] = [];
     register('ok', (payload) => {
       events.push('handle');
       seen.push(payload);
     });
     const task = buildTask({ name: 'ok', payload: { a: 1 } }).task;
+    const before = Date.now();
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
-    expect(events).toEqual(['record in_progress', 'handle', 'record success']);
+    expect(events).toEqual(['handle', 'record success']);
     expect(seen).toEqual([{ a: 1 }]);
-    expect((await store.get(task.taskId))?.duration).toEqual(expect.any(Number));
+    const record = await store.get(task.taskId);
+    expect(record).toMatchObject({ status: 'success', retry: 0, duration: expect.any(Number) });
+    expect(record?.startedAt?.getTime()).toBeGreaterThanOrEqual(before);
+  });
+
+  it('records in_progress only for an attempt that runs past progressAfter', async () => {
+    let finish!: () => void;
+    register('slow', () => new Promise<void>((resolve) => (finish = resolve)));
+    const task = buildTask({ name: 'slow' }).task;
+    const executing = executor.execute(delivery(task));
+    await until('the late in_progress', () => events.includes('record in_progress'));
+    const running = await store.get(task.taskId);
+    expect(running).toMatchObject({ status: 'in_progress', startedAt: expect.any(Date) });
+    expect(running!.updatedAt.getTime() - running!.startedAt!.getTime()).toBeGreaterThanOrEqual(
+      PROGRESS_AFTER,
+    );
+    finish();
+    await expect(executing).resolves.toBe('ack');
+    expect(events).toEqual(['record in_progress', 'record success']);
+    expect((await store.get(task.taskId))?.startedAt).toEqual(running!.startedAt);
   });
 
   it('frees the handler slot once the handler has finished, before recording the outcome', async () => {
@@ -122,7 +180,7 @@ describe('TaskExecutor', () => {
     const task = buildTask({ name: 'ok' }).task;
     const release = jest.fn(() => events.push('release'));
     await expect(executor.execute({ ...delivery(task), release })).resolves.toBe('ack');
-    expect(events).toEqual(['record in_progress', 'handle', 'release', 'record success']);
+    expect(events).toEqual(['handle', 'release', 'record success']);
     expect(release).toHaveBeenCalledTimes(1);
   });
 
@@ -133,7 +191,7 @@ describe('TaskExecutor', () => {
     const task = buildTask({ name: 'flaky', retry: 2, primaryKey: 'pk' }).task;
     const failedAt = Date.now();
     await expect(executor.execute(delivery(task))).resolves.toBe('ack');
-    expect(events).toEqual(['record in_progress', 'schedule attempt 2', 'record retry']);
+    expect(events).toEqual(['schedule attempt 2', 'record retry']);
     // The default backoff: exponential from 1 s with jitter, so 0.5 to 1 s for the first retry.
     const wait = scheduledAt[0].getTime() - failedAt;
     expect(wait).toBeGreaterThanOrEqual(450);
@@ -155,13 +213,15 @@ describe('TaskExecutor', () => {
     expect(await store.get(last.taskId)).toMatchObject({ status: 'failed', failError: 'boom' });
   });
 
-  it('acks and skips a redelivered attempt that already finished', async () => {
+  it('checks a redelivery against its record and skips an attempt that already finished', async () => {
     let runs = 0;
     register('once', () => runs++);
     const task = buildTask({ name: 'once' }).task;
     await executor.execute(delivery(task));
-    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    events.length = 0;
+    await expect(executor.execute(delivery(task, { redelivered: true }))).resolves.toBe('ack');
     expect(runs).toBe(1);
+    expect(events).toEqual(['inspect redelivered']);
   });
 
   it('runs again an attempt redelivered while still in progress (its worker died)', async () => {
@@ -169,20 +229,64 @@ describe('TaskExecutor', () => {
     register('again', () => runs++);
     const task = buildTask({ name: 'again' }).task;
     await store.record({ taskId: task.taskId, status: 'in_progress', at: new Date(), task });
-    await executor.execute(delivery(task));
+    await executor.execute(delivery(task, { redelivered: true }));
     expect(runs).toBe(1);
     expect((await store.get(task.taskId))?.status).toBe('success');
   });
 
-  it('requeues without recording anything when shutdown aborted the handler', async () => {
+  it('dead-letters an attempt delivered more than deliveryLimit times, without running it', async () => {
+    let runs = 0;
+    register('poison', () => runs++);
+    const task = buildTask({ name: 'poison' }).task;
+    // Deliveries 2 and 3 are redeliveries, counted; the 4th is past the limit of 3.
+    for (let delivered = 2; delivered <= DELIVERY_LIMIT; delivered++) {
+      await store.record({ taskId: task.taskId, status: 'in_progress', at: new Date(), task });
+      await executor.execute(delivery(task, { redelivered: true }));
+      store.tasks.get(task.taskId)!.record.status = 'in_progress'; // as if its worker died
+    }
+    expect(runs).toBe(DELIVERY_LIMIT - 1);
+    await expect(executor.execute(delivery(task, { redelivered: true }))).resolves.toBe('ack');
+    expect(runs).toBe(DELIVERY_LIMIT - 1);
+    expect(deadLetters).toEqual([
+      { reason: 'delivery_limit', detail: expect.stringContaining('delivered 4 times') },
+    ]);
+    expect(await store.get(task.taskId)).toMatchObject({
+      status: 'failed',
+      failError: expect.stringContaining('dead-lettered (delivery_limit)'),
+    });
+  });
+
+  it('skips a queued attempt the mirror knows is cancelled, with no read of its record', async () => {
+    const handle = jest.fn();
+    register('cancelled', handle);
+    const task = buildTask({ name: 'cancelled' }).task;
+    cancellation.notify(task.taskId);
+    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    expect(handle).not.toHaveBeenCalled();
+    expect(events).toEqual([]);
+  });
+
+  it('reads the record of a first delivery while the mirror cannot vouch for cancellations', async () => {
+    const handle = jest.fn();
+    register('unsure', handle);
+    jest.spyOn(cancellation, 'isCancelled').mockReturnValue(undefined);
+    const task = buildTask({ name: 'unsure' }).task;
+    await store.record({ taskId: task.taskId, status: 'cancelled', at: new Date(), task });
+    events.length = 0;
+    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    expect(handle).not.toHaveBeenCalled();
+    expect(events).toEqual(['inspect']);
+  });
+
+  it('hands back, recording nothing, an attempt shutdown aborted', async () => {
     const abort = new TaskAbort();
     register('slow', () => {
       abort.abort(new WorkerShutdownError());
       throw new Error('aborted');
     });
     const task = buildTask({ name: 'slow', retry: 3 }).task;
-    await expect(executor.execute(delivery(task, abort))).resolves.toBe('requeue');
-    expect(events).toEqual(['record in_progress']);
+    await expect(executor.execute(delivery(task, { abort }))).resolves.toBe('hand-back');
+    expect(events).toEqual([]);
     expect(dispatched).toEqual([]);
   });
 
@@ -192,7 +296,7 @@ describe('TaskExecutor', () => {
     const task = buildTask({ name: 'early' }).task;
     const abort = new TaskAbort();
     abort.abort(new WorkerShutdownError());
-    await expect(executor.execute(delivery(task, abort))).resolves.toBe('requeue');
+    await expect(executor.execute(delivery(task, { abort }))).resolves.toBe('hand-back');
     expect(handle).not.toHaveBeenCalled();
   });
 
@@ -239,7 +343,7 @@ describe('TaskExecutor', () => {
       'missing_task_id',
       'undecodable_payload',
     ]);
-    expect(events.filter((e) => e === 'record in_progress')).toEqual([]);
+    expect(events.filter((e) => e.startsWith('inspect'))).toEqual([]);
   });
 
   it('publishes the next attempt at once with a zero backoff', async () => {
@@ -248,7 +352,7 @@ describe('TaskExecutor', () => {
     });
     const task = buildTask({ name: 'flaky', retry: 1, backoff: { type: 'fixed', delay: 0 } }).task;
     await executor.execute(delivery(task));
-    expect(events).toEqual(['record in_progress', 'dispatch attempt 2', 'record retry']);
+    expect(events).toEqual(['dispatch attempt 2', 'record retry']);
     expect(dispatched[0].backoff).toEqual({ type: 'fixed', delay: 0 });
   });
 
@@ -270,7 +374,7 @@ describe('TaskExecutor', () => {
     events.length = 0;
     const byTask = buildTask({ name: 'h', retry: 0 }).task;
     await executor.execute(delivery(byTask));
-    expect(events).toEqual(['record in_progress', 'record failed']);
+    expect(events).toEqual(['record failed']);
   });
 
   it('does not retry an unrecoverable error', async () => {
@@ -310,7 +414,7 @@ describe('TaskExecutor', () => {
     expect((await store.get(task.taskId))?.status).toBe('retry');
   });
 
-  it('acks a task cancelled while its handler runs, recording nothing more', async () => {
+  it('acks a task cancelled while its handler runs (its record still queued), recording nothing more', async () => {
     let started!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));
     register(
@@ -326,28 +430,27 @@ describe('TaskExecutor', () => {
     const task = buildTask({ name: 'cancel-me' }).task;
     const executing = executor.execute(delivery(task));
     await running;
+    expect((await store.get(task.taskId))?.status).toBe('queued');
     await store.record({ taskId: task.taskId, status: 'cancelled', at: new Date() });
-    await cancellation.notify(task.taskId);
+    cancellation.notify(task.taskId);
     await expect(executing).resolves.toBe('ack');
     expect(dispatched).toEqual([]);
     expect((await store.get(task.taskId))?.status).toBe('cancelled');
   });
 
-  it('describes an attempt its producer never recorded (an expired record, a foreign message) with its outcome', async () => {
+  it("describes a foreign message's attempt (no producer's record) with its outcome", async () => {
     register('ok', () => {
       events.push('handle');
     });
     const task = buildTask({ name: 'ok', primaryKey: 'pk' }).task;
-    producerLog = undefined;
     const described: string[] = [];
     const record = store.record.bind(store);
     store.record = (change) => {
       if (change.task) described.push(change.status);
       return record(change);
     };
-    await executor.execute(delivery(task));
-    // No write of its own: the description goes with the outcome, after the handler.
-    expect(events).toEqual(['record in_progress', 'handle', 'record success']);
+    await executor.execute(delivery(task, { foreign: true }));
+    expect(events).toEqual(['handle', 'record success']);
     expect(described).toEqual(['success']);
     expect(await store.get(task.taskId)).toMatchObject({
       name: 'ok',
@@ -356,38 +459,22 @@ describe('TaskExecutor', () => {
     });
   });
 
-  it('describes an undescribed attempt whose outcome is a retry, or that shutdown hands back', async () => {
-    register('flaky', () => {
-      throw new Error('boom');
-    });
-    const retried = buildTask({ name: 'flaky', retry: 1 }).task;
-    producerLog = undefined;
-    await executor.execute(delivery(retried));
-    expect(events).toEqual(['record in_progress', 'schedule attempt 2', 'record retry']);
-    expect(await store.get(retried.taskId)).toMatchObject({ name: 'flaky', status: 'retry' });
-
-    // Shutdown gave up on it: requeued, and described meanwhile.
-    events.length = 0;
-    const requeued = buildTask({ name: 'ok' }).task;
-    register('ok', () => {
-      abort.abort(new WorkerShutdownError());
-    });
-    const abort = new TaskAbort();
-    await expect(executor.execute(delivery(requeued, abort))).resolves.toBe('requeue');
-    expect(events).toEqual(['record in_progress', 'record in_progress']);
-    expect(await store.get(requeued.taskId)).toMatchObject({ name: 'ok', status: 'in_progress' });
-  });
-
-  it('describes an undescribed attempt it skips as finished (a redelivery)', async () => {
+  it('describes a redelivery whose record lacks the description, with its outcome or when it skips it', async () => {
     register('ok', () => {
       events.push('handle');
     });
-    const task = buildTask({ name: 'ok' }).task;
     producerLog = undefined;
-    await store.record({ taskId: task.taskId, status: 'success', at: new Date() });
+    const lacking = buildTask({ name: 'ok' }).task;
+    await store.record({ taskId: lacking.taskId, status: 'in_progress', at: new Date() });
+    await executor.execute(delivery(lacking, { redelivered: true }));
+    expect(await store.get(lacking.taskId)).toMatchObject({ name: 'ok', status: 'success' });
+
     events.length = 0;
-    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
-    expect(events).toEqual(['record in_progress', 'record in_progress']);
-    expect(await store.get(task.taskId)).toMatchObject({ name: 'ok', status: 'success' });
+    const finished = buildTask({ name: 'ok' }).task;
+    await store.record({ taskId: finished.taskId, status: 'success', at: new Date() });
+    events.length = 0;
+    await expect(executor.execute(delivery(finished, { redelivered: true }))).resolves.toBe('ack');
+    expect(events).toEqual(['inspect redelivered', 'record in_progress']);
+    expect(await store.get(finished.taskId)).toMatchObject({ name: 'ok', status: 'success' });
   });
 });

@@ -12,6 +12,7 @@ import {
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog, type AttemptRecord } from '../store/task-log';
+import type { AttemptState } from '../store/task-log.store';
 import {
   decodePayload,
   fromDelivery,
@@ -26,6 +27,7 @@ import {
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
+import { AttemptProgress } from './attempt-progress';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
@@ -48,7 +50,12 @@ export interface Delivery {
 }
 
 /** What to do with the message once `execute` returns. */
-export type DeliveryOutcome = 'ack' | 'requeue';
+/**
+ * What to do with the message once `execute` returns: acknowledge it; hand it back (published
+ * again, as a new delivery, then acknowledged: an attempt shutdown gave up on, which counts
+ * toward no delivery limit); or requeue it (the broker redelivers it, counted).
+ */
+export type DeliveryOutcome = 'ack' | 'hand-back' | 'requeue';
 
 /** A delivery that can be run: the attempt, its handler and what applies to it. */
 interface Attempt {
@@ -86,9 +93,11 @@ export type TaskOutcome =
 
 /**
  * Runs one delivery, as a sequence around one `TaskOutcome`: decode it (or dead-letter it), check
- * it (record `in_progress`; skip an attempt that finished), run the handler, decide the outcome,
- * record it (publishing the next attempt of a failed task with retries left). The message is
- * acknowledged only after all of that, so a worker that dies midway leaves it to be redelivered.
+ * it (against the mirror of cancellations; a redelivery against its record too), run the handler
+ * (its `in_progress` is recorded only if it runs past `progressAfter`), decide the outcome, record
+ * it in one change (publishing the next attempt of a failed task with retries left first). A
+ * first delivery costs no Redis round trip before its handler starts. The message is acknowledged
+ * only after all of that, so a worker that dies midway leaves it to be redelivered.
  */
 @Injectable()
 export class TaskExecutor {
@@ -101,6 +110,7 @@ export class TaskExecutor {
     @Inject(TASK_BROKER) private readonly broker: TaskBroker,
     private readonly log: TaskLog,
     private readonly cancellation: TaskCancellation,
+    private readonly progress: AttemptProgress,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
@@ -109,21 +119,68 @@ export class TaskExecutor {
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
     const attempt = this.decode(delivery);
     if ('kind' in attempt) return this.settle(delivery, attempt);
-    // One signal for the handler: shutdown, this attempt's timeout, or a cancellation.
-    const untrack = this.cancellation.track(attempt.task.taskId, delivery.abort);
+    const { task, foreign, settings } = attempt;
+    // One signal for the handler: shutdown, this attempt's timeout, or a cancellation, which
+    // aborts it from the moment it is tracked, here, in the same step as the check below.
+    const untrack = this.cancellation.track(task.taskId, delivery.abort);
     try {
-      const started = await this.log.start(attempt.task, {
-        foreign: attempt.foreign,
-        retry: attempt.settings.retry,
-      });
-      const outcome: TaskOutcome =
-        !started.applied && isFinished(started.previous)
-          ? { kind: 'skipped', previous: started.previous! }
-          : this.decide(attempt, delivery.abort, await this.run(attempt, delivery));
-      return await this.settle(delivery, outcome, attempt, started.attempt);
+      const redelivered = delivery.msg.fields.redelivered === true;
+      const cancelled = this.cancellation.isCancelled(task.taskId);
+      if (cancelled === true) {
+        const record = this.log.start(task, { foreign, retry: settings.retry });
+        return await this.settle(
+          delivery,
+          { kind: 'skipped', previous: 'cancelled' },
+          attempt,
+          record,
+        );
+      }
+      // A first delivery runs at once, with no read of its record; one the worker cannot vouch
+      // for (a redelivery, or cancellations not known for sure) is checked against it first.
+      let state: AttemptState | null = null;
+      if (redelivered || cancelled === undefined) {
+        state = await this.log.inspect(task.taskId, { redelivered });
+        const outcome = this.check(task, state, redelivered);
+        if (outcome) {
+          const record = this.log.start(task, { foreign, retry: settings.retry, state });
+          return await this.settle(delivery, outcome, attempt, record);
+        }
+      }
+      const record = this.log.start(task, { foreign, retry: settings.retry, state });
+      const result = await this.run(attempt, delivery, record);
+      return await this.settle(
+        delivery,
+        this.decide(attempt, delivery.abort, result),
+        attempt,
+        record,
+      );
     } finally {
       untrack();
     }
+  }
+
+  /**
+   * What the record says of an attempt before it runs: skip one that finished (cancelled, or a
+   * redelivery of one whose ack was lost); dead-letter one delivered `deliveryLimit` times.
+   */
+  private check(
+    task: TaskEnvelope,
+    state: AttemptState | null,
+    redelivered: boolean,
+  ): TaskOutcome | undefined {
+    if (!state) return undefined;
+    if (isFinished(state.status)) return { kind: 'skipped', previous: state.status! };
+    const deliveries = state.redeliveries + 1;
+    if (redelivered && deliveries > this.options.deliveryLimit) {
+      return {
+        kind: 'dead-letter',
+        reason: 'delivery_limit',
+        detail: `delivered ${deliveries} times, more than deliveryLimit (${this.options.deliveryLimit}): the earlier ones ended with no outcome (their worker stopped, or the message was requeued)`,
+        taskId: task.taskId,
+        task,
+      };
+    }
+    return undefined;
   }
 
   /** The attempt a delivery carries, or why it cannot be run here. */
@@ -161,11 +218,16 @@ export class TaskExecutor {
   }
 
   /** Runs the handler within the attempt's timeout; frees the delivery's slot when it is over. */
-  private async run(attempt: Attempt, delivery: Delivery): Promise<HandlerResult> {
+  private async run(
+    attempt: Attempt,
+    delivery: Delivery,
+    record: AttemptRecord,
+  ): Promise<HandlerResult> {
     const { task, handler, payload, settings } = attempt;
     const { abort } = delivery;
     const info = taskInfo(task, settings.retry);
     const logger = this.taskLogger(task.name);
+    const unwatch = this.progress.watch(record);
     const began = performance.now();
     const result = await runWithin(settings.timeout, abort, async () => {
       const instance = await handler.resolve(info);
@@ -177,6 +239,7 @@ export class TaskExecutor {
         logger,
       });
     });
+    unwatch();
     delivery.release?.();
     return { ...result, duration: Math.round((performance.now() - began) * 1000) / 1000 };
   }
@@ -215,7 +278,7 @@ export class TaskExecutor {
         return 'ack';
       case 'shutdown':
         await record!.leave();
-        return 'requeue';
+        return 'hand-back';
       case 'cancelled':
         await record!.leave();
         return 'ack';

@@ -22,6 +22,14 @@ export class TaskRecordDto {
   @ApiProperty({ type: String, nullable: true }) failError!: string | null;
   @ApiProperty({ type: Number, nullable: true, description: 'Milliseconds the handler ran' })
   duration!: number | null;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description:
+      'When a worker started the handler: known with the outcome, or once the attempt has run progressAfter ms',
+  })
+  startedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) runAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time' }) createdAt!: string;
   @ApiProperty({ type: String, format: 'date-time' }) updatedAt!: string;

@@ -221,6 +221,7 @@ describe('reading documents back', () => {
       failError: 'boom',
       duration: 3.5,
       runAt: null,
+      startedAt: null,
     });
   });
 

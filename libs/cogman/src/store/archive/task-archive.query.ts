@@ -220,6 +220,7 @@ export function toTaskRecord(doc: StoredTaskDocument): TaskRecord | null {
     status: doc.status,
     failError: doc.fail_error ?? null,
     duration: doc.duration ?? null,
+    startedAt: doc.started_at ?? null,
     updatedAt: doc.updated_at ?? envelope.createdAt,
   };
 }

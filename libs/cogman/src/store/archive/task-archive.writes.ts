@@ -198,6 +198,7 @@ export function statusFields(change: TaskStatusChange): Partial<TaskDocument> {
   if (change.failError !== undefined) fields.fail_error = change.failError;
   if (change.duration !== undefined) fields.duration = change.duration;
   if (change.runAt !== undefined) fields.run_at = change.runAt;
+  if (change.startedAt !== undefined) fields.started_at = change.startedAt;
   // The retries that apply, once a worker knows them.
   if (change.retry !== undefined) fields.retry = change.retry;
   return fields;

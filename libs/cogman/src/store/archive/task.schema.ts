@@ -42,6 +42,8 @@ export interface TaskDocument {
   fail_error?: string;
   /** Milliseconds the handler ran. */
   duration?: number;
+  /** When a worker started the handler. */
+  started_at?: Date;
   headers?: TaskHeaderDocument[];
   created_at: Date;
   updated_at?: Date;
@@ -102,6 +104,7 @@ export const TaskSchema = new Schema<TaskDocument>(
     status_rank: { type: Number, required: true },
     fail_error: { type: String },
     duration: { type: Number },
+    started_at: { type: Date },
     headers: { type: [TaskHeaderSchema], default: undefined },
     created_at: { type: Date, required: true },
     updated_at: { type: Date },
