@@ -42,6 +42,7 @@ describe('benchmarks, smoke mode', () => {
     }
     expect(output).toMatch(/^single: Cogman e2e \/ BullMQ e2e = /m);
     expect(output).toMatch(/^bulk: Cogman e2e \/ raw e2e = /m);
+    expect(output).toMatch(/^single: Cogman \(2 processes\) e2e \/ BullMQ \(2 processes\) e2e = /m);
     for (const priority of PRIORITIES) {
       expect(output).toMatch(
         new RegExp(

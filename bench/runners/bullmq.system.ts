@@ -22,15 +22,18 @@ export function bullmqSystem(config: RunConfig, tracker: CompletionTracker): Ben
   const payload = payloadMaker(config.payloadBytes);
   const queue = new Queue<BenchPayload>('bench', options);
   let worker: Worker<BenchPayload> | undefined;
+  const role = config.role ?? 'both';
 
   return {
     async start() {
-      worker = new Worker<BenchPayload>('bench', async () => {}, {
-        ...options,
-        concurrency: config.concurrency,
-      });
-      worker.on('completed', (job) => tracker.complete(job.data.i));
-      await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
+      if (role !== 'producer') {
+        worker = new Worker<BenchPayload>('bench', async () => {}, {
+          ...options,
+          concurrency: config.concurrency,
+        });
+        worker.on('completed', (job) => tracker.complete(job.data.i));
+      }
+      await Promise.all([queue.waitUntilReady(), worker?.waitUntilReady()]);
     },
     async send(index) {
       await queue.add(TASK_NAME, payload(index));
@@ -39,6 +42,8 @@ export function bullmqSystem(config: RunConfig, tracker: CompletionTracker): Ben
       await queue.addBulk(indexes.map((index) => ({ name: TASK_NAME, data: payload(index) })));
     },
     async drained() {
+      // A producer-only process is done once it has sent (its worker process counts the rest).
+      if (role === 'producer') return performance.now();
       await tracker.done;
       return tracker.lastAt;
     },

@@ -103,6 +103,10 @@ export async function drive(
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
     serverCpuMs: servers,
+    wallMs: {
+      started: performance.timeOrigin + started,
+      finished: performance.timeOrigin + finished,
+    },
     clockUs: { from: fromUs, to: toUs },
     notes: { ...system.notes(), completedAtStart, heapAfterGcMb },
   };

@@ -4,7 +4,7 @@
  * (RESULT_PREFIX + JSON) and exits. The parent deletes the run's queues and keys afterwards.
  */
 import 'reflect-metadata';
-import { RESULT_PREFIX, type RunConfig } from '../support/config';
+import { READY_LINE, RESULT_PREFIX, type RunConfig } from '../support/config';
 import { CompletionTracker, drive, type BenchSystem } from './load';
 
 /** Loads only the system under test, so that the others' modules do not count in its memory. */
@@ -13,10 +13,12 @@ async function createSystem(config: RunConfig, tracker: CompletionTracker): Prom
     case 'raw':
       return (await import('./raw-amqp.system')).rawAmqpSystem(config, tracker);
     case 'bullmq':
+    case 'bullmq-2p':
       return (await import('./bullmq.system')).bullmqSystem(config, tracker);
     case 'cogman':
     case 'cogman-mongo':
     case 'cogman-compare':
+    case 'cogman-2p':
       return (await import('./cogman.system')).cogmanSystem(config, tracker);
   }
 }
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
   const tracker = new CompletionTracker(config.count);
   const system = await createSystem(config, tracker);
   await system.start();
+  process.stdout.write(`${READY_LINE}\n`);
   try {
     const result = await drive(system, config, tracker);
     process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);

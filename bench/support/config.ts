@@ -2,18 +2,48 @@
  * The systems the throughput benchmark compares. `cogman-compare` is Cogman loaded from the
  * `--compare-lib` sources (another branch, a prototype), beside this repository's in the same run.
  */
-export const SYSTEMS = ['raw', 'bullmq', 'cogman', 'cogman-mongo', 'cogman-compare'] as const;
+export const SYSTEMS = [
+  'raw',
+  'bullmq',
+  'cogman',
+  'cogman-mongo',
+  'cogman-compare',
+  'bullmq-2p',
+  'cogman-2p',
+] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 
+/**
+ * Systems whose producer and worker run as two processes, as they are deployed (the others run
+ * both in one process).
+ */
+export const TWO_PROCESS_SYSTEMS: readonly SystemName[] = ['bullmq-2p', 'cogman-2p'];
+
 /** What `npm run bench` runs unless told otherwise. */
-export const DEFAULT_SYSTEMS: readonly SystemName[] = ['raw', 'bullmq', 'cogman', 'cogman-mongo'];
+export const DEFAULT_SYSTEMS: readonly SystemName[] = [
+  'raw',
+  'bullmq',
+  'cogman',
+  'cogman-mongo',
+  'bullmq-2p',
+  'cogman-2p',
+];
 
 /** The Cogman systems, with the label of their ratio lines. */
 export const COGMAN_SYSTEMS = {
   cogman: 'Cogman',
   'cogman-mongo': 'Cogman+Mongo',
   'cogman-compare': 'Cogman (--compare-lib)',
+  'cogman-2p': 'Cogman (2 processes)',
 } as const;
+
+/** What each Cogman system is compared with: BullMQ run the same way, and raw amqplib. */
+export const BASELINES: Record<keyof typeof COGMAN_SYSTEMS, { bullmq: SystemName }> = {
+  cogman: { bullmq: 'bullmq' },
+  'cogman-mongo': { bullmq: 'bullmq' },
+  'cogman-compare': { bullmq: 'bullmq' },
+  'cogman-2p': { bullmq: 'bullmq-2p' },
+};
 
 /**
  * How tasks are sent:
@@ -89,6 +119,8 @@ export interface RunResult {
   cpuSystemMs: number;
   /** CPU time the Redis and RabbitMQ servers used during the run (shared: others count too). */
   serverCpuMs: { redis: number | null; rabbitmq: number | null };
+  /** When the run's first send went and its last task finished (epoch ms, on this machine). */
+  wallMs: { started: number; finished: number };
   /** The run on the monotonic clock CPU profiles use (µs), to leave start-up out of them. */
   clockUs: { from: number; to: number };
   /** System-specific facts (for Cogman: what `services()` reports about Mongo). */
@@ -97,3 +129,6 @@ export interface RunResult {
 
 /** The line a child prints its result on. */
 export const RESULT_PREFIX = 'BENCH_RESULT ';
+
+/** The line a child prints once its system has started (and, a worker, consumes). */
+export const READY_LINE = 'BENCH_READY';

@@ -37,11 +37,13 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
  * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
  * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
- * key and the cancellation channel. A cancellation that applies also enters the cancelled set
- * (until the record's TTL has passed) and is published on the channel. Each change is an
- * array of strings: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an attempt
- * whose cancellation vetoes the change, or ''), then two arrays: the describing fields and the
- * status fields (field, value, ...).
+ * key and the cancellation channel, then the payloads of the changes that describe their attempt
+ * (each its own argument, sent as the bytes they are: neither escaped into the JSON nor decoded
+ * by the script). A cancellation that applies also enters the cancelled set (until the record's
+ * TTL has passed) and is published on the channel. Each change is an array: taskId, status,
+ * updatedAt (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the
+ * change, or ''), the description (empty, or the `task` field's JSON and the index in ARGV of
+ * the payload), and the status fields (field, value, ...).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
@@ -62,10 +64,8 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
     local found = redis.call('HMGET', key, 'status', 'task')
     local previous, described = found[1], found[2] ~= false
     local fields = {}
-    if not described then
-      for j = 1, #describe do
-        fields[j] = describe[j]
-      end
+    if not described and #describe > 0 then
+      fields = { 'task', describe[1], 'payload', ARGV[describe[2]] }
     end
     local applied = 0
     if not previous or (ranks[previous] or 0) < ranks[status] then
@@ -119,13 +119,15 @@ type ChangeArgs = [
   updatedAt: string,
   runAt: string,
   guard: string,
-  describe: string[],
+  describe: [task: string, payloadArg: number] | [],
   fields: string[],
 ];
 
 /** A change waiting for the end of the tick, and who waits for its result. */
 interface Pending {
   args: ChangeArgs;
+  /** The payload of a change that describes its attempt (its ARGV index is set at flush). */
+  payload?: Buffer | string;
   resolve: (result: TaskStatusResult) => void;
   reject: (error: unknown) => void;
 }
@@ -174,7 +176,7 @@ local found = redis.call('HMGET', key, 'status', 'task')
 return { found[1] or '', found[2] and 1 or 0, redeliveries }
 `;
 
-type Command<T> = (...args: (string | number)[]) => Promise<T>;
+type Command<T> = (...args: (string | number | Buffer)[]) => Promise<T>;
 
 /**
  * The task log in Redis: one hash per attempt under `cogman:[namespace:]task:<id>`, and the
@@ -212,7 +214,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
-    const describe = change.task ? describeFields(change.task) : [];
+    const described = change.task ? describeFields(change.task) : undefined;
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
@@ -227,12 +229,12 @@ export class RedisTaskLogStore implements TaskLogStore {
       String(change.at.getTime()),
       change.runAt ? String(change.runAt.getTime()) : '',
       wellFormed(change.unlessCancelled ?? ''),
-      describe,
+      described ? [described.task, 0] : [],
       fields,
     ];
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) process.nextTick(() => this.flush());
-      this.batch.push({ args, resolve, reject });
+      this.batch.push({ args, payload: described?.payload, resolve, reject });
       // Bounds how long one call keeps Redis busy.
       if (this.batch.length >= MAX_BATCH) this.flush();
     });
@@ -243,16 +245,22 @@ export class RedisTaskLogStore implements TaskLogStore {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
-    const changes = JSON.stringify(batch.map((pending) => pending.args));
-    this.recordScript(
+    const argv: (string | number | Buffer)[] = [
       this.keys.task(''),
       this.options.redisTtl,
-      changes,
+      '',
       this.keys.scheduled,
       this.keys.claimed,
       this.keys.cancelled,
       this.keys.cancelChannel,
-    ).then(
+    ];
+    for (const { args, payload } of batch) {
+      if (payload === undefined) continue;
+      argv.push(payload);
+      args[5] = [args[5][0]!, argv.length];
+    }
+    argv[2] = JSON.stringify(batch.map((pending) => pending.args));
+    this.recordScript(...argv).then(
       (out) => {
         for (const [i, { resolve }] of batch.entries()) {
           const previous = out[3 * i + 1];
@@ -346,7 +354,7 @@ interface StoredDescription {
  * The descriptive fields of an attempt: `task` (one JSON value) and `payload` (JSON text, or
  * base64 of binary bytes), always written together, and only to a record that lacks them.
  */
-function describeFields(task: TaskEnvelope): string[] {
+function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
   const description: StoredDescription = {
     name: task.name,
@@ -364,12 +372,10 @@ function describeFields(task: TaskEnvelope): string[] {
   if (task.timeout !== undefined) description.timeout = task.timeout;
   if (task.backoff !== undefined) description.backoff = task.backoff;
   if (binary) description.binary = true;
-  return [
-    'task',
-    JSON.stringify(description),
-    'payload',
-    task.payload.body.toString(binary ? 'base64' : 'utf8'),
-  ];
+  return {
+    task: JSON.stringify(description),
+    payload: binary ? task.payload.body.toString('base64') : task.payload.body,
+  };
 }
 
 function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
