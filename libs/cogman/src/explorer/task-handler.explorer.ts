@@ -38,9 +38,12 @@ export class TaskHandlerExplorer implements OnModuleInit {
     }
   }
 
-  private resolver(wrapper: InstanceWrapper): (task: TaskInfo) => Promise<CogmanTaskHandler> {
+  private resolver(
+    wrapper: InstanceWrapper,
+  ): (task: TaskInfo) => CogmanTaskHandler | Promise<CogmanTaskHandler> {
     if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
-      return () => Promise.resolve(wrapper.instance as CogmanTaskHandler);
+      // A singleton: the instance itself, with no promise to wait for on every task.
+      return () => wrapper.instance as CogmanTaskHandler;
     }
     // Request-scoped or transient: a new instance per task, in its own DI context, which
     // receives the task as the "request".

@@ -274,11 +274,16 @@ function integer(value: unknown): number | undefined {
 /** The string headers other than Cogman's own: those given at send time. */
 function customHeaders(headers: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(headers)) {
+  for (const key in headers) {
+    // Cogman's own headers, by far the most common, are known without the pattern.
+    if (COGMAN_HEADER_NAMES.has(key)) continue;
+    const value = headers[key];
     if (typeof value === 'string' && !isReservedHeader(key)) out[key] = value;
   }
   return out;
 }
+
+const COGMAN_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(TASK_HEADERS));
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -24,6 +24,7 @@ import {
   type DeadLetterReason,
   type TaskEnvelope,
   type TaskPriority,
+  type TaskContext,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
@@ -229,15 +230,17 @@ export class TaskExecutor {
     const logger = this.taskLogger(task.name);
     const unwatch = this.progress.watch(record);
     const began = performance.now();
+    const context: TaskContext = {
+      task: info,
+      get signal() {
+        return abort.signal;
+      },
+      logger,
+    };
     const result = await runWithin(settings.timeout, abort, async () => {
-      const instance = await handler.resolve(info);
-      await instance.handle(payload, {
-        task: info,
-        get signal() {
-          return abort.signal;
-        },
-        logger,
-      });
+      const resolved = handler.resolve(info);
+      const instance = resolved instanceof Promise ? await resolved : resolved;
+      await instance.handle(payload, context);
     });
     unwatch();
     delivery.release?.();
