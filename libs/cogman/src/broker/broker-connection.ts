@@ -6,6 +6,7 @@ import { Socket } from 'node:net';
 import { redactUri, type ResolvedCogmanOptions } from '../config';
 import { BrokerUnavailableError } from '../errors';
 import { batchSocketWrites } from './socket-writes';
+import type { QueueDeclaration } from './task-topology';
 
 /** What `checkQueue` says of one queue, or why it could not say. */
 export type QueueCheck =
@@ -110,6 +111,51 @@ export class BrokerConnection {
     return results;
   }
 
+  /** The broker's version, as it said when this connection opened (undefined if it did not). */
+  get serverVersion(): string | undefined {
+    const model = this.amqp.managedConnection?.connection as
+      { connection?: { serverProperties?: { version?: unknown } } } | undefined;
+    const version = model?.connection?.serverProperties?.version;
+    return typeof version === 'string' ? version : undefined;
+  }
+
+  /**
+   * Declares the queues that do not exist yet, as `declare` says for this broker's version, and
+   * leaves those that exist as they are (an operator's quorum queue, a Go fleet's lazy queue):
+   * re-declaring an existing queue with other arguments fails, and some brokers refuse arguments
+   * older ones take. Each check is on a channel of its own, as a missing queue closes the
+   * channel it was checked on.
+   */
+  async ensureQueues(
+    declare: (serverVersion: string | undefined) => QueueDeclaration[],
+  ): Promise<void> {
+    const connection = this.amqp.managedConnection.connection;
+    if (!connection) {
+      throw new BrokerUnavailableError(redactUri(this.options.amqpUri), 'not connected now');
+    }
+    let channel: Channel | undefined;
+    try {
+      for (const queue of declare(this.serverVersion)) {
+        channel ??= await openQuietly(connection);
+        try {
+          await channel.checkQueue(queue.name);
+          continue;
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          channel = await openQuietly(connection);
+        }
+        await channel.assertQueue(queue.name, {
+          durable: true,
+          exclusive: false,
+          autoDelete: false,
+          arguments: queue.arguments,
+        });
+      }
+    } finally {
+      await channel?.close().catch(() => {});
+    }
+  }
+
   close(): Promise<void> {
     this.closing ??= this.closeOnce();
     return this.closing;
@@ -194,6 +240,18 @@ export class BrokerConnection {
     // Not `AmqpConnection.close`, which assumes its default channel exists.
     await this.amqp.managedConnection?.close();
   }
+}
+
+/** A channel whose closing with an error is reported by the call that caused it. */
+async function openQuietly(connection: { createChannel(): Promise<Channel> }): Promise<Channel> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => {});
+  return channel;
+}
+
+/** A `checkQueue` refused because the queue does not exist (404 NOT_FOUND). */
+function isNotFound(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 404 || /NOT_FOUND/.test(String(error));
 }
 
 /** The socket under an amqplib connection (amqplib keeps it as `connection.stream`). */

@@ -14,7 +14,6 @@ function fakeConnection(confirm: (queue: string) => Error | null | undefined) {
   const declared: string[] = [];
   const published: string[] = [];
   const channel = {
-    assertQueue: (queue: string) => (declared.push(queue), Promise.resolve()),
     once: () => {},
     publish: (
       _exchange: string,
@@ -31,6 +30,10 @@ function fakeConnection(confirm: (queue: string) => Error | null | undefined) {
   };
   const connection = {
     connected: true,
+    ensureQueues: (declare: (version: string) => { name: string }[]) => {
+      declared.push(...declare('4.3.0').map((queue) => queue.name));
+      return Promise.resolve();
+    },
     createChannel: (options: CreateChannelOpts) => ({
       on: () => {},
       waitForConnect: () => (options.setup as (channel: unknown) => Promise<void>)(channel),

@@ -67,7 +67,9 @@ export class TaskPublisher implements TaskBroker {
       name: 'cogman-publish',
       confirm: true,
       setup: async (channel: ConfirmChannel) => {
-        await this.topology.assert(channel, this.topology.all());
+        await this.connection.ensureQueues((version) =>
+          this.topology.declarations(this.topology.all(), version),
+        );
         channel.once('close', () => {
           if (this.channel === channel) this.channel = undefined;
         });

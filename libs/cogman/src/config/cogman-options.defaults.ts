@@ -8,6 +8,7 @@ export const COGMAN_DEFAULTS = {
   requestTimeout: 5 * SECOND,
   redisTtl: 7 * DAY,
   mongoTtl: 30 * DAY,
+  queueType: 'classic' as 'classic' | 'quorum',
   highPriorityQueueCount: 1,
   lowPriorityQueueCount: 1,
   metrics: false,

@@ -14,6 +14,13 @@ export interface CogmanModuleOptions {
   redisTtl?: number;
   /** How long a task document lives in MongoDB. Default 30 days. */
   mongoTtl?: number;
+  /**
+   * Type of the queues Cogman declares (queues that exist are used as they are): `classic` (the
+   * default; one node holds each queue) or `quorum` (replicated over a cluster's nodes: a node's
+   * loss loses no task; poison messages are bounded by `deliveryLimit`). See the README's
+   * Production topology.
+   */
+  queueType?: 'classic' | 'quorum';
   /** Number of high priority queues (round robin). Default 1. */
   highPriorityQueueCount?: number;
   /** Number of low priority (lazy) queues (round robin). Default 1. */

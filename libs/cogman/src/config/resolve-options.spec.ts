@@ -28,6 +28,7 @@ describe('resolveCogmanOptions', () => {
       requestTimeout: 5_000,
       redisTtl: 604_800_000,
       mongoTtl: 2_592_000_000,
+      queueType: 'classic',
       highPriorityQueueCount: 1,
       lowPriorityQueueCount: 1,
       metrics: false,
@@ -45,7 +46,7 @@ describe('resolveCogmanOptions', () => {
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(19);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(20);
   });
 
   it('keeps the values given', () => {
@@ -98,6 +99,7 @@ describe('resolveCogmanOptions', () => {
     ['prefetchMultiplier', { ...base, prefetchMultiplier: 2.5 }, 'expected an integer'],
     ['shutdownTimeout', { ...base, shutdownTimeout: 2 ** 40 }, 'from 1 to'],
     ['metrics', { ...base, metrics: 'yes' }, 'true or false'],
+    ['queueType', { ...base, queueType: 'stream' }, 'expected "classic" or "quorum"'],
     ['startRestServer', { ...base, startRestServer: true }, 'at the top level of forRootAsync'],
     ['rest', { ...base, rest: { prefix: 'x' } }, 'shapes the module when it is defined'],
     ['isGlobal', { ...base, isGlobal: false }, 'not in what useFactory returns'],

@@ -56,6 +56,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     requestTimeout: positiveInteger('requestTimeout', pick('requestTimeout'), MAX_TIMEOUT),
     redisTtl: positiveInteger('redisTtl', pick('redisTtl')),
     mongoTtl: positiveInteger('mongoTtl', pick('mongoTtl')),
+    queueType: oneOf('queueType', pick('queueType'), ['classic', 'quorum'] as const),
     highPriorityQueueCount: positiveInteger(
       'highPriorityQueueCount',
       pick('highPriorityQueueCount'),
@@ -154,6 +155,17 @@ function positiveInteger(option: string, value: unknown, max = Number.MAX_SAFE_I
     throw new OptionsInvalidError(option, describe(value), `expected an integer from 1 to ${max}`);
   }
   return value;
+}
+
+function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new OptionsInvalidError(
+      option,
+      describe(value),
+      `expected ${allowed.map((v) => JSON.stringify(v)).join(' or ')}`,
+    );
+  }
+  return value as T;
 }
 
 function boolean(option: string, value: unknown): boolean {

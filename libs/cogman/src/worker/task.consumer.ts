@@ -133,17 +133,20 @@ export class TaskConsumer {
 
   private open(priority: TaskPriority): ChannelWrapper {
     const queues = this.topology.queues(priority);
+    // Per consumer (never global: quorum queues and RabbitMQ 4.3 refuse it): the deliveries held
+    // for the priority's slots, shared out over its queues.
     const prefetch = Math.min(
-      this.slots[priority].limit * this.options.prefetchMultiplier,
+      Math.ceil((this.slots[priority].limit * this.options.prefetchMultiplier) / queues.length),
       MAX_PREFETCH,
     );
     const channel = this.connection!.createChannel({
       name: `cogman-consume-${priority}`,
       confirm: false,
       setup: async (ch: Channel) => {
-        await this.topology.assert(ch, queues);
-        // global: the limit is shared by the consumers of all queues of this priority.
-        await ch.prefetch(prefetch, true);
+        await this.connection!.ensureQueues((version) =>
+          this.topology.declarations(queues, version),
+        );
+        await ch.prefetch(prefetch, false);
         if (this.state !== 'running') return;
         const tags: string[] = [];
         this.consumers.set(ch, tags);

@@ -256,6 +256,32 @@ describe('TaskExecutor', () => {
     });
   });
 
+  it("takes a quorum queue's own count of deliveries (x-delivery-count) instead of counting them", async () => {
+    let runs = 0;
+    register('counted', () => runs++);
+    const task = buildTask({ name: 'counted' }).task;
+    const counted = (count: number) => {
+      const sent = delivery(task, { redelivered: true });
+      sent.msg.properties.headers = { ...sent.msg.properties.headers, 'x-delivery-count': count };
+      return sent;
+    };
+    await store.record({ taskId: task.taskId, status: 'in_progress', at: new Date(), task });
+    events.length = 0;
+    await executor.execute(counted(DELIVERY_LIMIT - 1));
+    expect(runs).toBe(1);
+    // Read for the finished check, not counted: the broker counts.
+    expect(events[0]).toBe('inspect');
+    store.tasks.get(task.taskId)!.record.status = 'in_progress';
+    await executor.execute(counted(DELIVERY_LIMIT));
+    expect(runs).toBe(1);
+    expect(deadLetters).toEqual([
+      {
+        reason: 'delivery_limit',
+        detail: expect.stringContaining(`delivered ${DELIVERY_LIMIT + 1} times`),
+      },
+    ]);
+  });
+
   it('skips a queued attempt the mirror knows is cancelled, with no read of its record', async () => {
     const handle = jest.fn();
     register('cancelled', handle);

@@ -140,7 +140,13 @@ export class TaskExecutor {
       // for (a redelivery, or cancellations not known for sure) is checked against it first.
       let state: AttemptState | null = null;
       if (redelivered || cancelled === undefined) {
-        state = await this.log.inspect(task.taskId, { redelivered });
+        // A quorum queue counts the deliveries itself (x-delivery-count); a classic one does not,
+        // and the record counts them.
+        const counted = brokerDeliveryCount(delivery.msg);
+        state = await this.log.inspect(task.taskId, {
+          redelivered: redelivered && counted === undefined,
+        });
+        if (state && counted !== undefined) state = { ...state, redeliveries: counted };
         const outcome = this.check(task, state, redelivered);
         if (outcome) {
           const record = this.log.start(task, { foreign, retry: settings.retry, state });
@@ -341,6 +347,15 @@ export class TaskExecutor {
     }
     return logger;
   }
+}
+
+/**
+ * The deliveries of a message before this one, as a quorum queue counts them (its
+ * `x-delivery-count` header); undefined from a queue that does not count them.
+ */
+function brokerDeliveryCount(msg: ConsumeMessage): number | undefined {
+  const count = msg.properties.headers?.['x-delivery-count'];
+  return typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
 }
 
 /** How the handler ended, and how long it ran (ms). */
