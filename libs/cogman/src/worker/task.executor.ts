@@ -354,7 +354,8 @@ export class TaskExecutor {
  * `x-delivery-count` header); undefined from a queue that does not count them.
  */
 function brokerDeliveryCount(msg: ConsumeMessage): number | undefined {
-  const count = msg.properties.headers?.['x-delivery-count'];
+  const headers: Record<string, unknown> | undefined = msg.properties.headers;
+  const count = headers?.['x-delivery-count'];
   return typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
 }
 
