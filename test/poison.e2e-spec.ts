@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import { CogmanClient, DEAD_LETTER_HEADERS } from '@cogman/nestjs';
 import { testHarness } from './support/harness';
 import { openAmqp, openRedis, queueNames } from './support/services';
-import { waitFor, within } from './support/wait';
-import type { WorkerProcess } from './support/worker-process';
+import { startWorkersUntilDeadLettered } from './support/poison';
+import { waitFor } from './support/wait';
 
 const DELIVERY_LIMIT = 3;
 
@@ -32,28 +32,14 @@ describe('A poison message: it kills its worker process on every delivery', () =
     const env = { COGMAN_DELIVERY_LIMIT: String(DELIVERY_LIMIT), COGMAN_LOW_CONCURRENCY: '1' };
 
     // Start a worker after each one the poison task killed, until one outlives it.
-    const killed: WorkerProcess[] = [];
-    let survivor: WorkerProcess | undefined;
-    for (let started = 0; !survivor; started++) {
-      if (started > DELIVERY_LIMIT + 2) throw new Error(`${started} workers started: no limit?`);
-      const worker = await harness.worker(namespace, env);
-      const outcome = await within(
-        'the worker to die or the poison task to be dead-lettered',
-        Promise.race([
-          worker.exited.then(() => 'died' as const),
-          waitFor('the dead letter', async () =>
-            (await client.getTask(poison.taskId))?.status === 'failed'
-              ? ('survived' as const)
-              : null,
-          ),
-        ]),
-        60_000,
-      );
-      if (outcome === 'died') killed.push(worker);
-      else survivor = worker;
-    }
+    const killed = await startWorkersUntilDeadLettered(
+      client,
+      poison.taskId,
+      () => harness.worker(namespace, env),
+      { most: DELIVERY_LIMIT + 2 },
+    );
 
-    expect(killed).toHaveLength(DELIVERY_LIMIT);
+    expect(killed).toBe(DELIVERY_LIMIT);
     const started = await redis.lrange(`test:${namespace}:started`, 0, -1);
     expect(started.filter((line) => line.startsWith(poison.taskId))).toHaveLength(DELIVERY_LIMIT);
     expect(await client.getTask(poison.taskId)).toMatchObject({
@@ -76,7 +62,7 @@ describe('A poison message: it kills its worker process on every delivery', () =
       ),
     );
     console.log(
-      `Poison task: ${killed.length} worker processes killed, dead-lettered at delivery ${DELIVERY_LIMIT + 1}; ${healthy.length} healthy tasks behind it ran`,
+      `Poison task: ${killed} worker processes killed, dead-lettered at delivery ${DELIVERY_LIMIT + 1}; ${healthy.length} healthy tasks behind it ran`,
     );
   });
 });

@@ -12,7 +12,7 @@ import {
 import { testHarness } from './support/harness';
 import { openAmqp, openRedis, queueNames } from './support/services';
 import { deferred, waitFor, within } from './support/wait';
-import type { WorkerProcess } from './support/worker-process';
+import { startWorkersUntilDeadLettered } from './support/poison';
 
 const run = promisify(execFile);
 
@@ -173,24 +173,13 @@ describe('Queue types', () => {
       COGMAN_DELIVERY_LIMIT: String(limit),
       COGMAN_LOW_CONCURRENCY: '1',
     };
-    const killed: WorkerProcess[] = [];
-    for (let started = 0; ; started++) {
-      if (started > limit + 2) throw new Error(`${started} workers started: no limit?`);
-      const worker = await harness.worker(namespace, env);
-      const outcome = await within(
-        'the worker to die or the poison task to be dead-lettered',
-        Promise.race([
-          worker.exited.then(() => 'died' as const),
-          waitFor('the dead letter', async () =>
-            (await client.getTask(poison.taskId))?.status === 'failed' ? ('dead' as const) : null,
-          ),
-        ]),
-        60_000,
-      );
-      if (outcome === 'dead') break;
-      killed.push(worker);
-    }
-    expect(killed).toHaveLength(limit);
+    const killed = await startWorkersUntilDeadLettered(
+      client,
+      poison.taskId,
+      () => harness.worker(namespace, env),
+      { most: limit + 2 },
+    );
+    expect(killed).toBe(limit);
     const channel = await amqp.createChannel();
     const dead = await waitFor('the dead letter in its queue', () =>
       channel.get(queueNames(namespace).deadLetter),

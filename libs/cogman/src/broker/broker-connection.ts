@@ -30,7 +30,7 @@ export class BrokerConnection {
   ) {
     this.amqp = new AmqpConnection({
       name,
-      uri: options.amqpUri,
+      uri: [...options.amqpUri],
       enableDirectReplyTo: false,
       registerHandlers: false,
       // Cogman waits itself (below), so that closing can cut the wait short, and logs itself.

@@ -1,7 +1,10 @@
 /** Options of `CogmanModule.forRoot`. Durations are in milliseconds. */
 export interface CogmanModuleOptions {
-  /** RabbitMQ URI, `amqp://` or `amqps://`. Required. */
-  amqpUri: string;
+  /**
+   * RabbitMQ URI, `amqp://` or `amqps://`, or the URIs of a cluster's nodes: Cogman connects to
+   * one that answers and moves to another when its node goes. Required.
+   */
+  amqpUri: string | string[];
   /** Redis URI, `redis://` or `rediss://`; holds the task log. Required. */
   redisUri: string;
   /** MongoDB URI; when set, every status change is archived there. */
@@ -94,8 +97,10 @@ export interface CogmanModuleOptions {
 
 /** Options after defaults and validation: every field is set. */
 export interface ResolvedCogmanOptions extends Required<
-  Omit<CogmanModuleOptions, 'mongoUri' | 'restApiKey'>
+  Omit<CogmanModuleOptions, 'amqpUri' | 'mongoUri' | 'restApiKey'>
 > {
+  /** The broker's URIs: one, or a cluster's nodes. */
+  amqpUri: readonly string[];
   mongoUri: string | undefined;
   restApiKey: string | undefined;
 }

@@ -23,6 +23,7 @@ describe('resolveCogmanOptions', () => {
   it('applies the Go library defaults (in milliseconds) and the worker defaults', () => {
     expect(resolveCogmanOptions(base)).toEqual({
       ...base,
+      amqpUri: [base.amqpUri],
       mongoUri: undefined,
       connectionTimeout: 600_000,
       requestTimeout: 5_000,
@@ -47,6 +48,11 @@ describe('resolveCogmanOptions', () => {
       restApiKey: undefined,
     });
     expect(Object.keys(COGMAN_DEFAULTS).length).toBe(20);
+  });
+
+  it("takes a cluster's node URIs as a list", () => {
+    const uris = ['amqp://a:5672', 'amqps://user:secret@b:5671/vhost'];
+    expect(resolveCogmanOptions({ ...base, amqpUri: uris }).amqpUri).toEqual(uris);
   });
 
   it('keeps the values given', () => {
@@ -81,6 +87,8 @@ describe('resolveCogmanOptions', () => {
     ['amqpUri', { ...base, amqpUri: 'http://localhost' }, 'amqp://'],
     ['amqpUri', { ...base, amqpUri: 'not a uri' }, 'amqp://'],
     ['amqpUri', { ...base, amqpUri: 'amqp://' }, 'with a host'],
+    ['amqpUri', { ...base, amqpUri: [] }, 'at least one URI'],
+    ['amqpUri[1]', { ...base, amqpUri: ['amqp://a', 'http://b'] }, 'amqp://'],
     ['redisUri', { ...base, redisUri: 'amqp://localhost' }, 'redis://'],
     ['mongoUri', { ...base, mongoUri: 'postgres://localhost' }, 'mongodb://'],
     ['mongoUri', { ...base, mongoUri: 'mongodb:///cogman' }, 'with a host'],

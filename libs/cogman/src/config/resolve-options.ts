@@ -49,7 +49,7 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     raw[key] === undefined ? COGMAN_DEFAULTS[key] : raw[key];
 
   return {
-    amqpUri: uri(raw, 'amqpUri', true)!,
+    amqpUri: amqpUris(raw),
     redisUri: uri(raw, 'redisUri', true)!,
     mongoUri: uri(raw, 'mongoUri', false),
     connectionTimeout: positiveInteger('connectionTimeout', pick('connectionTimeout'), MAX_TIMEOUT),
@@ -124,6 +124,23 @@ function uri(raw: Record<string, unknown>, option: keyof typeof URI_SCHEMES, req
     );
   }
   return value;
+}
+
+/** One URI or a non-empty list of them, each checked as `uri` checks one. */
+function amqpUris(raw: Record<string, unknown>): string[] {
+  const value = raw.amqpUri;
+  if (!Array.isArray(value)) return [uri(raw, 'amqpUri', true)!];
+  if (value.length === 0) {
+    throw new OptionsInvalidError('amqpUri', 'an empty array', 'expected at least one URI');
+  }
+  return value.map((item, i) => {
+    try {
+      return uri({ amqpUri: item }, 'amqpUri', true)!;
+    } catch (error) {
+      if (!(error instanceof OptionsInvalidError)) throw error;
+      throw new OptionsInvalidError(`amqpUri[${i}]`, describe(item), error.reason);
+    }
+  });
 }
 
 /** What is wrong with a MongoDB URI's hosts or database, which the driver reports only later. */

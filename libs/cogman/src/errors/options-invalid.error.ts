@@ -7,7 +7,7 @@ export class OptionsInvalidError extends CogmanError {
   constructor(
     readonly option: string,
     readonly value: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid Cogman option "${option}" (${value}): ${reason}`);
   }
