@@ -58,11 +58,11 @@ export class BulkActionsService {
         page.items.slice(0, room).map((task) => task.taskId),
         result,
       );
-      if (page.nextCursor === null) break;
-      if (result.matched >= max) {
+      if (page.items.length > room || (page.nextCursor !== null && result.matched >= max)) {
         result.truncated = true;
         break;
       }
+      if (page.nextCursor === null) break;
       cursor = page.nextCursor;
     }
     return result;

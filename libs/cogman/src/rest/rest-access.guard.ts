@@ -45,7 +45,7 @@ export class RestAccessGuard implements CanActivate {
     @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
     @Inject(REST_APP_GUARDS) private readonly guards: CanActivate[],
     @Optional() @Inject(MODULE_SHAPE) private readonly shape: CogmanModuleShape | null = null,
-    @Optional() private readonly reflector: Reflector | null = null,
+    @Optional() @Inject(Reflector) private readonly reflector: Reflector | null = null,
   ) {
     this.keyDigest = options.restApiKey ? digest(options.restApiKey) : null;
   }
