@@ -36,6 +36,8 @@ export interface HttpAppOptions {
   extras?: Partial<Omit<CogmanModuleExtras, 'rest'>>;
   /** `app.setGlobalPrefix` of the application. */
   globalPrefix?: string;
+  /** Called before the application listens (middleware, e.g. a Content-Security-Policy). */
+  configure?: (app: NestExpressApplication) => void;
 }
 
 /**
@@ -52,6 +54,7 @@ export async function startHttpApp(
     host = '127.0.0.1',
     extras = {},
     globalPrefix,
+    configure,
   }: HttpAppOptions = {},
 ): Promise<HttpApp> {
   @Module({
@@ -75,6 +78,7 @@ export async function startHttpApp(
   });
   if (queryParser) app.set('query parser', queryParser);
   if (globalPrefix) app.setGlobalPrefix(globalPrefix);
+  configure?.(app);
   await app.listen(0, host);
   const address = app.getHttpServer().address() as { port: number };
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;

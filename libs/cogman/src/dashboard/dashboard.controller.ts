@@ -28,6 +28,7 @@ import { DashboardAssets } from './dashboard-assets';
 interface Reply {
   header(name: string, value: string): unknown;
   status(code: number): unknown;
+  getHeader?(name: string): unknown;
 }
 
 /** What the handlers read of a request (Express: originalUrl; Fastify: url). */
@@ -98,7 +99,10 @@ export class DashboardController {
       });
     }
     reply.header('Content-Type', 'text/html; charset=utf-8');
-    reply.header('Content-Security-Policy', DASHBOARD_CSP);
+    // A policy the application set already (e.g. helmet's) is left as it is.
+    if (!reply.getHeader?.('Content-Security-Policy')) {
+      reply.header('Content-Security-Policy', DASHBOARD_CSP);
+    }
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');

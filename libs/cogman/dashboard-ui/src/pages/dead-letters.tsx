@@ -192,6 +192,7 @@ export function DeadLettersPage() {
                     <td>
                       <button
                         type="button"
+                        class="nowrap"
                         aria-expanded={open === letter.key}
                         onClick={() => setOpen(open === letter.key ? null : letter.key)}
                       >

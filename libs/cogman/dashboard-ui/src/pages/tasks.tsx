@@ -56,11 +56,20 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [pending, setPending] = useState<Pending | null>(null);
   const [lookup, setLookup] = useState('');
-  // Re-read the page with each live snapshot: new tasks and changed statuses show up.
-  const list = useLoad(
-    () => get<TaskList>(`tasks${query({ ...filters, status: filters.status, cursor, limit: 50 })}`),
-    listKey,
-    overview?.at,
+  // Re-read the page with each live snapshot: new tasks and changed statuses show up. Without
+  // the archive there is no listing (the overview says so): then nothing is asked for.
+  const archive = overview?.archive ?? null;
+  const list = useLoad<TaskList | null>(
+    () =>
+      archive === null
+        ? Promise.resolve(null)
+        : archive
+          ? get<TaskList>(
+              `tasks${query({ ...filters, status: filters.status, cursor, limit: 50 })}`,
+            )
+          : Promise.reject(new ApiError(501, 'COGMAN_ARCHIVE_NOT_CONFIGURED', 'No archive')),
+    `${listKey}:${archive}`,
+    archive === null ? undefined : overview?.at,
   );
   useEffect(() => setSelected(new Set()), [listKey]);
 
