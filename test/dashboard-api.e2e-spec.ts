@@ -483,15 +483,21 @@ describe('Dashboard: read-only, API key, global prefix', () => {
   });
 });
 
+/** An event of the overview stream. */
+interface StreamEvent {
+  event: string;
+  data: { at: string; queues: unknown[] };
+}
+
 /** The first `count` events of the overview stream. */
-async function readEvents(api: string, count: number): Promise<{ event: string; data: any }[]> {
+async function readEvents(api: string, count: number): Promise<StreamEvent[]> {
   const controller = new AbortController();
   const response = await fetch(`${api}/overview/stream`, {
     signal: AbortSignal.any([controller.signal, AbortSignal.timeout(20_000)]),
   });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const events: { event: string; data: any }[] = [];
+  const events: StreamEvent[] = [];
   let buffer = '';
   try {
     while (events.length < count) {
@@ -512,7 +518,7 @@ async function readEvents(api: string, count: number): Promise<{ event: string; 
           .filter((l) => l.startsWith('data:'))
           .map((l) => l.slice(5).trim())
           .join('\n');
-        if (data) events.push({ event, data: JSON.parse(data) });
+        if (data) events.push({ event, data: JSON.parse(data) as StreamEvent['data'] });
       }
     }
   } finally {
