@@ -43,8 +43,11 @@ export interface CogmanQueues {
 
 /** One worker process, as it last reported itself in Redis (every `reportInterval`). */
 export interface CogmanWorkerReport {
+  /** The worker's id: host, pid and a random part. */
   id: string;
+  /** Host name of its machine. */
   host: string;
+  /** Its process id. */
   pid: number;
   /** When it last reported. */
   reportedAt: Date;
@@ -52,7 +55,9 @@ export interface CogmanWorkerReport {
   startedAt: Date | null;
   /** Handlers running; null for a worker of an older version. */
   activeTasks: number | null;
+  /** Handlers it runs at once from the high priority queues (null for an older version). */
   highPriorityConcurrency: number | null;
+  /** Handlers it runs at once from the low priority queues (null for an older version). */
   lowPriorityConcurrency: number | null;
   /** Deliveries it holds (running or read ahead), per queue. */
   held: Record<string, number>;
