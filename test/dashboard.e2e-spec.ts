@@ -1,3 +1,5 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { CogmanClient, CogmanWorker, TaskHandler, type CogmanTaskHandler } from '@cogman/nestjs';
@@ -110,6 +112,30 @@ describe('Dashboard in a browser', () => {
     await page.locator('h1').getByText('Succeeded').waitFor();
     expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
     await shot(page, 'task');
+
+    // Send a copy: clone, edit, send.
+    await page.getByRole('button', { name: 'Send a copy' }).click();
+    const dialog = page.getByRole('dialog');
+    const editor = dialog.getByRole('textbox');
+    const copy = JSON.parse(await editor.inputValue()) as Record<string, unknown>;
+    expect(copy).toMatchObject({
+      name: 'payment',
+      primaryKey: 'order-1001',
+      headers: { tenant: 'acme' },
+    });
+    await editor.fill(JSON.stringify({ ...copy, primaryKey: 'order-1002' }));
+    await dialog.getByRole('button', { name: 'Send' }).click();
+    await page.getByText('order-1002').waitFor();
+    const copied = await waitFor('the copy to run', async () => {
+      const page = await client.listTasks({
+        primaryKey: 'order-1002',
+        status: ['success'],
+        limit: 5,
+      });
+      return page.items[0];
+    });
+    expect(copied.payload).toEqual({ order: 'order-1001', amount: 4200 });
+    expect(page.url()).toContain(copied.taskId);
   });
 
   it('cancels a scheduled task from the scheduled view', async () => {
@@ -274,6 +300,35 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
     }
   });
 
+  it('works behind a proxy that strips a prefix and cuts streams, by polling', async () => {
+    const app = await startHttpApp(
+      { namespace },
+      { providers: [EmailHandler], extras: { startDashboard: true } },
+    );
+    const proxy = await stripPrefixProxy('/ops', new URL(app.origin).port);
+    const page = await browser.context.newPage();
+    try {
+      const origin = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const problems = watchPage(page, origin);
+      await page.goto(`${origin}/ops/cogman/dashboard`);
+      expect(page.url()).toBe(`${origin}/ops/cogman/dashboard/`);
+      await page.getByRole('heading', { name: 'Queues' }).waitFor();
+      await page.locator('.live').getByText('Polling').waitFor();
+      // Still live: a message dead-lettered now shows up in the navigation without a reload.
+      expect(await page.locator('nav .pill').count()).toBe(0);
+      await app.app.get(CogmanClient).sendTask({ name: 'nobody-handles-it' });
+      await page.locator('nav .pill').getByText('1').waitFor();
+      await page.getByRole('link', { name: 'Workers', exact: true }).click();
+      await page.locator('tr[data-worker]').waitFor();
+      expect(problems.foreignRequests).toEqual([]);
+      expect(problems.pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+      await new Promise((resolve) => proxy.close(resolve));
+      await app.app.close();
+    }
+  });
+
   it('asks for the API key once and keeps it for the browser session', async () => {
     const key = 'dashboard-browser-key-0123456789';
     const app = await startHttpApp(
@@ -336,3 +391,38 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
     }
   });
 });
+
+/**
+ * A reverse proxy on loopback that serves the application under `prefix` (removed on the way in)
+ * and refuses event streams, as a proxy that buffers answers would break them.
+ */
+async function stripPrefixProxy(prefix: string, port: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (!url.startsWith(`${prefix}/`)) {
+      res.writeHead(404).end();
+      return;
+    }
+    if (url.includes('/overview/stream')) {
+      res.writeHead(502).end();
+      return;
+    }
+    const upstream = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: url.slice(prefix.length),
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}

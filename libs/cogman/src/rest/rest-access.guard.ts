@@ -33,8 +33,8 @@ const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-forw
  * Who may use the REST API. With `restApiKey`, a request must carry the key (`x-api-key`, or
  * `Authorization: Bearer`): 401 otherwise. With `rest.guards`, each must let it through (403
  * otherwise). With neither, only clients on loopback addresses are answered (403 for others,
- * and for proxied requests, which look local but are not). Whatever the configuration, an unsafe
- * request a browser sends for a page of another site is refused, and so are the actions of a
+ * and for proxied requests, which look local but are not). Without a key, an unsafe request a
+ * browser sends for a page of another site is refused (guards may read cookies); so are the actions of a
  * read-only dashboard. The dashboard's page and assets need no key (the page asks for it).
  */
 @Injectable()
@@ -53,7 +53,9 @@ export class RestAccessGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RestRequest>();
     const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes((request.method ?? 'GET').toUpperCase());
-    if (unsafe && isFromAnotherSite(request)) {
+    // Without a key, what authenticates a request may be ambient (a cookie a guard reads): a
+    // page of another site must not use it. A request with the key was given it on purpose.
+    if (unsafe && !this.keyDigest && isFromAnotherSite(request)) {
       throw new ForbiddenException({
         code: 'COGMAN_REST_FORBIDDEN',
         message: 'Refused an unsafe request sent by a web page of another site',
