@@ -1,10 +1,15 @@
 export { CogmanModule } from './cogman.module';
 export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
-export type { CogmanModuleExtras, CogmanRestOptions } from './config';
+export type { CogmanDashboardOptions, CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
-export type { CogmanQueues, CogmanQueueState, CogmanServices } from './inspector/cogman.inspector';
+export type {
+  CogmanQueues,
+  CogmanQueueState,
+  CogmanServices,
+  CogmanWorkerReport,
+} from './inspector/cogman.inspector';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';

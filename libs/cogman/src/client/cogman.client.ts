@@ -3,6 +3,7 @@ import {
   CogmanInspector,
   type CogmanQueues,
   type CogmanServices,
+  type CogmanWorkerReport,
 } from '../inspector/cogman.inspector';
 import {
   ArchiveNotConfiguredError,
@@ -239,6 +240,15 @@ export class CogmanClient {
    */
   queues(): Promise<CogmanQueues> {
     return this.inspector.queues();
+  }
+
+  /**
+   * The worker processes of the namespace (host, pid, concurrency, running tasks), as each last
+   * reported itself in Redis; those that stopped reporting are left out. Rejects while Redis is
+   * unreachable.
+   */
+  workers(): Promise<CogmanWorkerReport[]> {
+    return this.inspector.workers();
   }
 
   private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {

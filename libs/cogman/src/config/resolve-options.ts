@@ -16,7 +16,13 @@ const KNOWN_OPTIONS = new Set<string>([
 ]);
 
 /** Settings that shape the module itself (`CogmanModuleExtras`), never options. */
-const MODULE_SHAPING = new Set(['isGlobal', 'startRestServer', 'rest']);
+const MODULE_SHAPING = new Set([
+  'isGlobal',
+  'startRestServer',
+  'rest',
+  'startDashboard',
+  'dashboard',
+]);
 
 /** Shortest API key accepted: guessing one of 16 random characters is out of reach. */
 export const MIN_API_KEY_LENGTH = 16;

@@ -41,6 +41,28 @@ export interface CogmanQueues {
   reportInterval: number;
 }
 
+/** One worker process, as it last reported itself in Redis (every `reportInterval`). */
+export interface CogmanWorkerReport {
+  /** The worker's id: host, pid and a random part. */
+  id: string;
+  /** Host name of its machine. */
+  host: string;
+  /** Its process id. */
+  pid: number;
+  /** When it last reported. */
+  reportedAt: Date;
+  /** When it started (null for a worker of an older version). */
+  startedAt: Date | null;
+  /** Handlers running; null for a worker of an older version. */
+  activeTasks: number | null;
+  /** Handlers it runs at once from the high priority queues (null for an older version). */
+  highPriorityConcurrency: number | null;
+  /** Handlers it runs at once from the low priority queues (null for an older version). */
+  lowPriorityConcurrency: number | null;
+  /** Deliveries it holds (running or read ahead), per queue. */
+  held: Record<string, number>;
+}
+
 /** What Cogman is connected to and runs in this process (URIs without passwords). */
 export interface CogmanServices {
   broker: { uri: string; publisherConnected: boolean; consumerConnected: boolean | null };
@@ -124,19 +146,55 @@ export class CogmanInspector {
     };
   }
 
-  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
-  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
+  /**
+   * The worker processes of the namespace whose report is live, from the reports they write to
+   * Redis. Rejects while Redis is unreachable.
+   */
+  async workers(): Promise<CogmanWorkerReport[]> {
+    const reports = await this.workerReports();
+    const number = (text: string | undefined) =>
+      text === undefined || text === '' || !Number.isFinite(Number(text)) ? null : Number(text);
+    return reports
+      .map(({ id, report }) => {
+        const held: Record<string, number> = {};
+        for (const [field, value] of Object.entries(report)) {
+          if (!WORKER_REPORT_FIELDS.has(field)) held[field] = Number(value) || 0;
+        }
+        const started = number(report.started);
+        return {
+          id,
+          host: report.host ?? '',
+          pid: number(report.pid) ?? 0,
+          reportedAt: new Date(number(report.at) ?? 0),
+          startedAt: started === null ? null : new Date(started),
+          activeTasks: number(report.active),
+          highPriorityConcurrency: number(report.high_concurrency),
+          lowPriorityConcurrency: number(report.low_concurrency),
+          held,
+        };
+      })
+      .sort((a, b) => a.host.localeCompare(b.host) || a.pid - b.pid);
+  }
+
+  private async workerReports(): Promise<{ id: string; report: Record<string, string> }[]> {
     if (this.redis.status !== 'ready') throw new Error('Redis is not connected');
     const keys = redisKeys(this.options.namespace);
     const reading = (async () => {
       const ids = await this.redis.zrangebyscore(keys.workers, Date.now(), '+inf');
       const reports = await Promise.all(ids.map((id) => this.redis.hgetall(keys.worker(id))));
-      return reports.filter((report) => Object.keys(report).length > 0);
+      return ids
+        .map((id, i) => ({ id, report: reports[i] }))
+        .filter(({ report }) => Object.keys(report).length > 0);
     })();
-    const reports = await within(reading, this.options.requestTimeout, () => {
+    return within(reading, this.options.requestTimeout, () => {
       reading.catch(() => {});
       throw new Error('Redis did not answer');
     });
+  }
+
+  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
+  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
+    const reports = (await this.workerReports()).map(({ report }) => report);
     const perQueue = new Map<string, number>();
     for (const report of reports) {
       for (const [field, value] of Object.entries(report)) {

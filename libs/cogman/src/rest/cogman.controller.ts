@@ -142,6 +142,7 @@ export class CogmanController {
       priority: query.priority,
       primaryKey: query.primaryKey,
       originalTaskId: query.originalTaskId,
+      error: query.error,
       from,
       to,
       order: query.order,
