@@ -220,7 +220,16 @@ describe('Dashboard in a browser', () => {
     await page.goto(dashboard);
     await page.getByRole('heading', { name: 'Queues' }).waitFor();
     await page.locator('.chart canvas').waitFor();
+    await page.locator('.live').getByText('Live').waitFor();
     await shot(page, 'overview');
+    // A hidden tab stops its updates (the stream closes), and takes them up again when shown.
+    const visibility = (state: 'hidden' | 'visible') =>
+      page.evaluate(`Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${state}' });
+        document.dispatchEvent(new Event('visibilitychange'))`);
+    await visibility('hidden');
+    await page.locator('.live').getByText('Paused').waitFor();
+    await visibility('visible');
+    await page.locator('.live').getByText('Live').waitFor();
     await page.getByRole('link', { name: 'Workers', exact: true }).click();
     const worker = page.locator('tr[data-worker]');
     await worker.waitFor();
@@ -301,8 +310,10 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
   });
 
   it('works behind a proxy that strips a prefix and cuts streams, by polling', async () => {
+    // A namespace of its own: the dead letter it makes would show in the next tests' pages.
+    const own = uniqueNamespace('dash-ui-proxy');
     const app = await startHttpApp(
-      { namespace },
+      { namespace: own },
       { providers: [EmailHandler], extras: { startDashboard: true } },
     );
     const proxy = await stripPrefixProxy('/ops', new URL(app.origin).port);
@@ -326,6 +337,7 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
       await page.close();
       await new Promise((resolve) => proxy.close(resolve));
       await app.app.close();
+      await cleanUp(own);
     }
   });
 

@@ -44,6 +44,9 @@ function filtersOf(params: URLSearchParams): Filters {
   };
 }
 
+/** How often an open listing is read again (ms). */
+const LIST_REFRESH = 10_000;
+
 type Pending =
   | { action: 'retry' | 'cancel'; scope: 'selected'; ids: string[] }
   | { action: 'retry' | 'cancel'; scope: 'filter'; total: number };
@@ -56,7 +59,8 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [pending, setPending] = useState<Pending | null>(null);
   const [lookup, setLookup] = useState('');
-  // Re-read the page with each live snapshot: new tasks and changed statuses show up. Without
+  // Re-read the page every LIST_REFRESH of live snapshots: new tasks and changed statuses show
+  // up, and an open tab costs the archive one query per LIST_REFRESH, not per snapshot. Without
   // the archive there is no listing (the overview says so): then nothing is asked for.
   const archive = overview?.archive ?? null;
   const list = useLoad<TaskList | null>(
@@ -69,7 +73,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
             )
           : Promise.reject(new ApiError(501, 'COGMAN_ARCHIVE_NOT_CONFIGURED', 'No archive')),
     `${listKey}:${archive}`,
-    archive === null ? undefined : overview?.at,
+    archive === null || !overview ? undefined : Math.floor(Date.parse(overview.at) / LIST_REFRESH),
   );
   useEffect(() => setSelected(new Set()), [listKey]);
 
