@@ -152,7 +152,7 @@ describe('Dashboard in a browser', () => {
     const row = page.locator(`tr[data-task-id="${later.taskId}"]`);
     await row.waitFor();
     await row.getByRole('button', { name: 'Cancel' }).click();
-    await page.getByText('Cancelled', { exact: true }).first().waitFor();
+    await row.getByText('Cancelled', { exact: true }).waitFor();
     await waitFor(
       'the task to be cancelled',
       async () => (await client.getTask(later.taskId))?.status === 'cancelled',
