@@ -1,4 +1,5 @@
-import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
+import { READS_BEFORE_RENEWAL } from '../libs/cogman/src/broker/dead-letter.queue';
 import { gunzipSync } from 'node:zlib';
 import { request as httpRequest } from 'node:http';
 import {
@@ -404,6 +405,45 @@ describe('Dashboard: serving and its REST endpoints', () => {
       });
       expect(answer.status).toBe(403);
     });
+  });
+});
+
+describe('Dashboard: reading a quorum dead-letter queue', () => {
+  const namespace = uniqueNamespace('dash-api-qq');
+  const queues = queueNames(namespace);
+
+  afterAll(() => cleanUp(namespace));
+
+  it('never uses up the deliveries of a message by reading it again and again', async () => {
+    const app = await startHttpApp(
+      { namespace, queueType: 'quorum' },
+      { extras: { startDashboard: true } },
+    );
+    const amqp = await openAmqp();
+    try {
+      const task = await app.app.get(CogmanClient).sendTask({ name: 'dash-qq-nobody' });
+      await waitFor('the task to be dead-lettered', async () => {
+        const answer = await call(`${app.api}/dead-letters`);
+        return answer.body.items?.length === 1;
+      });
+      // Each read gives the message back, which a quorum queue counts as a delivery.
+      for (let i = 0; i < 3 * READS_BEFORE_RENEWAL; i++) {
+        const answer = await call(`${app.api}/dead-letters`);
+        expect(answer.body.items.map((item: { taskId: string }) => item.taskId)).toEqual([
+          task.taskId,
+        ]);
+      }
+      const channel = await amqp.createChannel();
+      const message = await channel.get(queues.deadLetter, { noAck: false });
+      expect(message).not.toBe(false);
+      const count = (message as GetMessage).properties.headers?.['x-delivery-count'] as
+        number | undefined;
+      expect(count ?? 0).toBeLessThanOrEqual(READS_BEFORE_RENEWAL);
+      await channel.close();
+    } finally {
+      await amqp.close();
+      await app.app.close();
+    }
   });
 });
 
