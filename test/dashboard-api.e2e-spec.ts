@@ -240,6 +240,32 @@ describe('Dashboard: serving and its REST endpoints', () => {
       expect((await client.getTask(later.taskId))?.status).toBe('cancelled');
     });
 
+    it('cancels every scheduled task matching a filter, and none other', async () => {
+      const later = [];
+      for (let i = 0; i < 3; i++) {
+        later.push(
+          await client.sendTask({ name: 'dash-ok', delay: 3_600_000, primaryKey: 'bulk-cancel' }),
+        );
+      }
+      const other = await client.sendTask({
+        name: 'dash-ok',
+        delay: 3_600_000,
+        primaryKey: 'keep-me',
+      });
+      await waitFor('the scheduled tasks to be archived', async () => {
+        const page = await call(`${app.api}/tasks?status=scheduled&primaryKey=bulk-cancel`);
+        return page.body.total === 3;
+      });
+      const answer = await call(`${app.api}/tasks/bulk`, {
+        method: 'POST',
+        body: { action: 'cancel', filter: { status: ['scheduled'], primaryKey: 'bulk-cancel' } },
+      });
+      expect(answer.body).toMatchObject({ matched: 3, done: 3, conflicts: 0, truncated: false });
+      for (const task of later)
+        expect((await client.getTask(task.taskId))?.status).toBe('cancelled');
+      expect((await client.getTask(other.taskId))?.status).toBe('scheduled');
+    });
+
     it.each([
       [{ action: 'retry' }, 'taskIds'],
       [{ action: 'retry', taskIds: ['a'], filter: {} }, 'taskIds'],

@@ -139,13 +139,11 @@ describe('Dashboard in a browser', () => {
     expect(page.url()).toContain(copied.taskId);
   });
 
-  it('cancels a scheduled task from the scheduled view', async () => {
-    const later = await client.sendTask({
-      name: 'email',
-      delay: 3_600_000,
-      payload: { digest: true },
-    });
+  it('cancels a scheduled task from the scheduled view, and runs another now', async () => {
+    const later = await client.sendTask({ name: 'email', delay: 3_600_000, payload: { n: 1 } });
+    const soon = await client.sendTask({ name: 'email', delay: 3_600_000, payload: { n: 2 } });
     await archived(later.taskId, 'scheduled');
+    await archived(soon.taskId, 'scheduled');
     await page.goto(dashboard);
     await page.getByRole('link', { name: 'Scheduled' }).click();
     await page.getByRole('heading', { name: 'Scheduled tasks' }).waitFor();
@@ -157,7 +155,15 @@ describe('Dashboard in a browser', () => {
       'the task to be cancelled',
       async () => (await client.getTask(later.taskId))?.status === 'cancelled',
     );
+    // Run now: the other one goes to its queue at once, and runs.
+    const other = page.locator(`tr[data-task-id="${soon.taskId}"]`);
+    await other.getByRole('button', { name: 'Run now' }).click();
+    await waitFor(
+      'the task run now to succeed',
+      async () => (await client.getTask(soon.taskId))?.status === 'success',
+    );
     await row.waitFor({ state: 'detached' });
+    await other.waitFor({ state: 'detached' });
   });
 
   it('redrives a dead letter once a handler for it exists', async () => {
