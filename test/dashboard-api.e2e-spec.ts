@@ -1,4 +1,5 @@
-import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
+import { READS_BEFORE_RENEWAL } from '../libs/cogman/src/broker/dead-letter.queue';
 import { gunzipSync } from 'node:zlib';
 import { request as httpRequest } from 'node:http';
 import {
@@ -239,6 +240,32 @@ describe('Dashboard: serving and its REST endpoints', () => {
       expect((await client.getTask(later.taskId))?.status).toBe('cancelled');
     });
 
+    it('cancels every scheduled task matching a filter, and none other', async () => {
+      const later = [];
+      for (let i = 0; i < 3; i++) {
+        later.push(
+          await client.sendTask({ name: 'dash-ok', delay: 3_600_000, primaryKey: 'bulk-cancel' }),
+        );
+      }
+      const other = await client.sendTask({
+        name: 'dash-ok',
+        delay: 3_600_000,
+        primaryKey: 'keep-me',
+      });
+      await waitFor('the scheduled tasks to be archived', async () => {
+        const page = await call(`${app.api}/tasks?status=scheduled&primaryKey=bulk-cancel`);
+        return page.body.total === 3;
+      });
+      const answer = await call(`${app.api}/tasks/bulk`, {
+        method: 'POST',
+        body: { action: 'cancel', filter: { status: ['scheduled'], primaryKey: 'bulk-cancel' } },
+      });
+      expect(answer.body).toMatchObject({ matched: 3, done: 3, conflicts: 0, truncated: false });
+      for (const task of later)
+        expect((await client.getTask(task.taskId))?.status).toBe('cancelled');
+      expect((await client.getTask(other.taskId))?.status).toBe('scheduled');
+    });
+
     it.each([
       [{ action: 'retry' }, 'taskIds'],
       [{ action: 'retry', taskIds: ['a'], filter: {} }, 'taskIds'],
@@ -404,6 +431,45 @@ describe('Dashboard: serving and its REST endpoints', () => {
       });
       expect(answer.status).toBe(403);
     });
+  });
+});
+
+describe('Dashboard: reading a quorum dead-letter queue', () => {
+  const namespace = uniqueNamespace('dash-api-qq');
+  const queues = queueNames(namespace);
+
+  afterAll(() => cleanUp(namespace));
+
+  it('never uses up the deliveries of a message by reading it again and again', async () => {
+    const app = await startHttpApp(
+      { namespace, queueType: 'quorum' },
+      { extras: { startDashboard: true } },
+    );
+    const amqp = await openAmqp();
+    try {
+      const task = await app.app.get(CogmanClient).sendTask({ name: 'dash-qq-nobody' });
+      await waitFor('the task to be dead-lettered', async () => {
+        const answer = await call(`${app.api}/dead-letters`);
+        return answer.body.items?.length === 1;
+      });
+      // Each read gives the message back, which a quorum queue counts as a delivery.
+      for (let i = 0; i < 3 * READS_BEFORE_RENEWAL; i++) {
+        const answer = await call(`${app.api}/dead-letters`);
+        expect(answer.body.items.map((item: { taskId: string }) => item.taskId)).toEqual([
+          task.taskId,
+        ]);
+      }
+      const channel = await amqp.createChannel();
+      const message = await channel.get(queues.deadLetter, { noAck: false });
+      expect(message).not.toBe(false);
+      const count = (message as GetMessage).properties.headers?.['x-delivery-count'] as
+        number | undefined;
+      expect(count ?? 0).toBeLessThanOrEqual(READS_BEFORE_RENEWAL);
+      await channel.close();
+    } finally {
+      await amqp.close();
+      await app.app.close();
+    }
   });
 });
 

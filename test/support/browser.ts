@@ -41,7 +41,8 @@ export async function openBrowser(
     locale: 'en-GB',
     timezoneId: 'UTC',
   });
-  context.setDefaultTimeout(15_000);
+  // Generous: the machines are shared, and each wait ends as soon as its condition holds.
+  context.setDefaultTimeout(30_000);
   return {
     context,
     close: async () => {

@@ -197,7 +197,6 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
       error.message ?? `${response.status} ${response.statusText}`,
     );
   }
-  if (response.status === 401) keyNeeded = true;
   return parsed as T;
 }
 

@@ -28,7 +28,6 @@ export function useLoad<T>(load: () => Promise<T>, key: string, refreshOn?: unkn
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
   const generation = useRef(0);
   const run = (quiet: boolean) => {
     const mine = ++generation.current;
@@ -50,7 +49,7 @@ export function useLoad<T>(load: () => Promise<T>, key: string, refreshOn?: unkn
   useEffect(() => {
     setData(null);
     run(false);
-  }, [key, tick]);
+  }, [key]);
   const first = useRef(true);
   useEffect(() => {
     if (first.current) {
@@ -59,5 +58,6 @@ export function useLoad<T>(load: () => Promise<T>, key: string, refreshOn?: unkn
     }
     if (refreshOn !== undefined && refreshOn !== null) run(true);
   }, [refreshOn]);
-  return { data, error, loading, reload: () => setTick((t) => t + 1) };
+  // Read again in place: what is shown stays until the new answer replaces it.
+  return { data, error, loading, reload: () => run(true) };
 }

@@ -9,6 +9,14 @@ import { DEAD_LETTER_HEADERS } from './task.publisher';
 /** Most messages one read, redrive or discard goes through: each call is a bounded batch. */
 export const DEAD_LETTER_BATCH_MAX = 500;
 
+/**
+ * Reads after which a message is put back as a new one. A quorum queue counts each return of a
+ * message as a delivery (before RabbitMQ 4.3) and drops it past its delivery limit (20 by
+ * default from 4.0, and Cogman's dead-letter queue has no target of its own), so reading the
+ * queue again and again must not use a message's deliveries up.
+ */
+export const READS_BEFORE_RENEWAL = 5;
+
 /** A message of the dead-letter queue, as read (it stays in the queue). */
 export interface DeadLetter {
   /** Identifies the message within the queue (a digest of its id, dead-letter time and body). */
@@ -53,13 +61,17 @@ export class DeadLetterQueue {
     const channel = await this.connection.openChannel();
     try {
       const letters: DeadLetter[] = [];
+      const renewed: GetMessage[] = [];
       for (let i = 0; i < Math.min(limit, DEAD_LETTER_BATCH_MAX); i++) {
         const message = await channel.get(this.topology.deadLetter, { noAck: false });
         if (message === false) break;
         letters.push(deadLetterOf(message));
+        if (this.renew(channel, message)) renewed.push(message);
       }
+      await this.settleRenewed(channel, renewed);
       return letters;
     } finally {
+      // Gives back what was read (and not renewed), where it was.
       await channel.close().catch(() => {});
     }
   }
@@ -75,19 +87,50 @@ export class DeadLetterQueue {
   ): Promise<{ handled: number; seen: number }> {
     const channel = await this.connection.openChannel();
     const done: GetMessage[] = [];
+    const renewed: GetMessage[] = [];
     let seen = 0;
     try {
       for (; seen < Math.min(limit, DEAD_LETTER_BATCH_MAX); seen++) {
         const message = await channel.get(this.topology.deadLetter, { noAck: false });
         if (message === false) break;
         if ((await handle(deadLetterOf(message), channel)) === 'done') done.push(message);
+        else if (this.renew(channel, message)) renewed.push(message);
       }
       await channel.waitForConfirms();
       for (const message of done) channel.ack(message);
+      await this.settleRenewed(channel, renewed);
       return { handled: done.length, seen };
     } finally {
       await channel.close().catch(() => {});
     }
+  }
+
+  /**
+   * Puts a message read `READS_BEFORE_RENEWAL` times back at the tail of the queue as a new one
+   * (its deliveries counted from zero again); true if it did. The original is acknowledged once
+   * the copy is confirmed (`settleRenewed`).
+   */
+  private renew(channel: ConfirmChannel, message: GetMessage): boolean {
+    const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
+    const count = headers['x-delivery-count'];
+    if (typeof count !== 'number' || count < READS_BEFORE_RENEWAL) return false;
+    const { 'x-delivery-count': _count, ...kept } = headers;
+    const { properties } = message;
+    channel.publish('', this.topology.deadLetter, message.content, {
+      contentType: properties.contentType as string | undefined,
+      contentEncoding: properties.contentEncoding as string | undefined,
+      messageId: properties.messageId as string | undefined,
+      timestamp: properties.timestamp as number | undefined,
+      persistent: true,
+      headers: kept,
+    });
+    return true;
+  }
+
+  private async settleRenewed(channel: ConfirmChannel, renewed: GetMessage[]): Promise<void> {
+    if (renewed.length === 0) return;
+    await channel.waitForConfirms();
+    for (const message of renewed) channel.ack(message);
   }
 
   /** Publishes a dead letter's message, as it was before, to a queue (on the drain's channel). */

@@ -110,6 +110,8 @@ describe('resolveCogmanOptions', () => {
     ['queueType', { ...base, queueType: 'stream' }, 'expected "classic" or "quorum"'],
     ['startRestServer', { ...base, startRestServer: true }, 'at the top level of forRootAsync'],
     ['rest', { ...base, rest: { prefix: 'x' } }, 'shapes the module when it is defined'],
+    ['startDashboard', { ...base, startDashboard: true }, 'at the top level of forRootAsync'],
+    ['dashboard', { ...base, dashboard: { readOnly: true } }, 'shapes the module'],
     ['isGlobal', { ...base, isGlobal: false }, 'not in what useFactory returns'],
     ['startWorker', { ...base, startWorker: 1 }, 'true or false'],
     ['startScheduler', { ...base, startScheduler: null }, 'true or false'],

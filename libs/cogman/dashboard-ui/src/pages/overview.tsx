@@ -1,5 +1,5 @@
 import { lazy, Suspense } from 'preact/compat';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, query, type CountBucket, type QueueState } from '../api';
 import { ErrorBox, Level } from '../components';
 import { count, dateTime } from '../format';
@@ -143,6 +143,13 @@ function sum(queues: QueueState[], field: 'ready' | 'unacked'): number | null {
 function Throughput() {
   const [range, setRange] = useState(RANGES[0].ms);
   const [minute, setMinute] = useState(() => Math.floor(Date.now() / 60_000));
+  // The chart moves on each minute while the tab is shown (one count query a minute).
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === 'visible') setMinute(Math.floor(Date.now() / 60_000));
+    }, 60_000);
+    return () => window.clearInterval(timer);
+  }, []);
   const counts = useLoad(() => {
     const to = new Date((minute + 1) * 60_000);
     const from = new Date(to.getTime() - range);

@@ -44,6 +44,9 @@ function filtersOf(params: URLSearchParams): Filters {
   };
 }
 
+/** How often an open listing is read again (ms). */
+const LIST_REFRESH = 10_000;
+
 type Pending =
   | { action: 'retry' | 'cancel'; scope: 'selected'; ids: string[] }
   | { action: 'retry' | 'cancel'; scope: 'filter'; total: number };
@@ -56,7 +59,10 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [pending, setPending] = useState<Pending | null>(null);
   const [lookup, setLookup] = useState('');
-  // Re-read the page with each live snapshot: new tasks and changed statuses show up. Without
+  // Records an action on a row answered with, shown until the listing is read again.
+  const [updated, setUpdated] = useState<Map<string, TaskRecord>>(new Map());
+  // Re-read the page every LIST_REFRESH of live snapshots: new tasks and changed statuses show
+  // up, and an open tab costs the archive one query per LIST_REFRESH, not per snapshot. Without
   // the archive there is no listing (the overview says so): then nothing is asked for.
   const archive = overview?.archive ?? null;
   const list = useLoad<TaskList | null>(
@@ -69,9 +75,10 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
             )
           : Promise.reject(new ApiError(501, 'COGMAN_ARCHIVE_NOT_CONFIGURED', 'No archive')),
     `${listKey}:${archive}`,
-    archive === null ? undefined : overview?.at,
+    archive === null || !overview ? undefined : Math.floor(Date.parse(overview.at) / LIST_REFRESH),
   );
   useEffect(() => setSelected(new Set()), [listKey]);
+  useEffect(() => setUpdated(new Map()), [list.data]);
 
   const set = (changes: Partial<Filters>) => {
     const next = { ...filters, ...changes };
@@ -239,7 +246,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 {items.map((task) => (
                   <Row
                     key={task.taskId}
-                    task={task}
+                    task={updated.get(task.taskId) ?? task}
                     scheduled={scheduledView}
                     selected={selected.has(task.taskId)}
                     onSelect={(on) => {
@@ -248,7 +255,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                       else next.delete(task.taskId);
                       setSelected(next);
                     }}
-                    onChanged={list.reload}
+                    onChanged={(record) => setUpdated(new Map(updated).set(task.taskId, record))}
                   />
                 ))}
               </tbody>
@@ -316,14 +323,14 @@ function Row(props: {
   scheduled: boolean;
   selected: boolean;
   onSelect: (on: boolean) => void;
-  onChanged: () => void;
+  onChanged: (record: TaskRecord) => void;
 }) {
   const { task } = props;
   const act = async (action: 'run-now' | 'cancel') => {
     try {
-      await post(`${taskPath(task.taskId)}/${action}`);
+      const record = await post<TaskRecord>(`${taskPath(task.taskId)}/${action}`);
       notify(action === 'cancel' ? 'Cancelled' : 'Sent to its queue now');
-      props.onChanged();
+      props.onChanged(record);
     } catch (error) {
       notify(error instanceof Error ? error.message : String(error), 'error');
     }
