@@ -304,6 +304,7 @@ describe('REST API', () => {
         ],
         workers: 0,
         reportInterval: expect.any(Number),
+        paused: [],
       });
     });
 
@@ -506,8 +507,13 @@ describe('REST API', () => {
       'GET /cogman/metrics',
       'GET /cogman/ping',
       'GET /cogman/queues',
+      'GET /cogman/queues/pauses',
       'GET /cogman/tasks',
       'GET /cogman/tasks/{id}',
+      'POST /cogman/queues/pause',
+      'POST /cogman/queues/resume',
+      'POST /cogman/queues/{priority}/pause',
+      'POST /cogman/queues/{priority}/resume',
       'POST /cogman/tasks',
       'POST /cogman/tasks/{id}/cancel',
       'POST /cogman/tasks/{id}/retry',

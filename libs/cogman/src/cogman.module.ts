@@ -38,6 +38,7 @@ import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { TaskExecutor } from './worker/task.executor';
 import { AttemptProgress } from './worker/attempt-progress';
 import { TaskCancellation } from './worker/task-cancellation';
+import { QueuePauses } from './worker/queue-pauses';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
@@ -109,6 +110,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         metrics,
         TaskScheduler,
         TaskCancellation,
+        QueuePauses,
         CogmanLifecycle,
         CogmanInspector,
         CogmanHealthIndicator,

@@ -15,6 +15,7 @@ export type {
   TaskListQuery,
 } from './store/task-archive';
 export { CogmanWorker } from './worker/cogman.worker';
+export type { CogmanPauses } from './worker/queue-pauses';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';

@@ -31,10 +31,12 @@ import {
   type BuiltTask,
   type SendTaskOptions,
   type TaskRecord,
+  type TaskPriority,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
@@ -49,6 +51,7 @@ export class CogmanClient {
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
   ) {}
 
   /**
@@ -239,6 +242,31 @@ export class CogmanClient {
    */
   queues(): Promise<CogmanQueues> {
     return this.inspector.queues();
+  }
+
+  /**
+   * Pauses the processing of a priority (or of both, the whole namespace, when none is given) in
+   * every worker process of the namespace: within about a second they start no new task of it,
+   * running ones finish, and the queues keep accepting tasks. The state is kept in Redis, so a
+   * worker that starts while paused stays paused, until `resume`. Resolves with the new state.
+   */
+  async pause(priority?: TaskPriority): Promise<CogmanPauses> {
+    return this.pausesOrFail().pause(priority);
+  }
+
+  /** Resumes a paused priority (or both when none is given) in every worker process. */
+  async resume(priority?: TaskPriority): Promise<CogmanPauses> {
+    return this.pausesOrFail().resume(priority);
+  }
+
+  /** Whether each priority of the namespace is paused, and since when (read from Redis). */
+  async pauses(): Promise<CogmanPauses> {
+    return this.pausesOrFail().state();
+  }
+
+  private pausesOrFail(): QueuePauses {
+    if (!this.queuePauses) throw new Error('Pausing needs CogmanModule (no QueuePauses provider)');
+    return this.queuePauses;
   }
 
   private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {

@@ -4,3 +4,4 @@
  * `startRestServer: true` mounts it without this import.
  */
 export { CogmanController } from './cogman.controller';
+export { CogmanOperationsController } from './cogman-operations.controller';

@@ -2,6 +2,7 @@ import type { CanActivate, DynamicModule } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import type { CogmanModuleShape } from '../config';
 import { CogmanController } from './cogman.controller';
+import { CogmanOperationsController } from './cogman-operations.controller';
 import { REST_APP_GUARDS } from './rest.constants';
 
 /**
@@ -21,7 +22,7 @@ export function mountRest(
       ...rest.imports,
       RouterModule.register([{ path: prefix, module: definition.module }]),
     ],
-    controllers: [...(definition.controllers ?? []), CogmanController],
+    controllers: [...(definition.controllers ?? []), CogmanController, CogmanOperationsController],
     providers: [
       ...(definition.providers ?? []),
       ...guards,

@@ -19,6 +19,8 @@ export interface RedisKeys {
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
   worker(workerId: string): string;
+  /** Hash: paused priorities of the namespace (`high`, `low`) → since when (ms). */
+  readonly paused: string;
 }
 
 export function redisKeys(namespace: string): RedisKeys {
@@ -32,5 +34,6 @@ export function redisKeys(namespace: string): RedisKeys {
     cancelled: `${prefix}cancelled`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
+    paused: `${prefix}paused`,
   };
 }

@@ -17,6 +17,7 @@ import { TASK_LOG_STORE } from '../store/task-log.store';
 import { COGMAN_CLOCK } from '../util/clock';
 import { CogmanWorker } from '../worker/cogman.worker';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { QueuePauses } from '../worker/queue-pauses';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { TaskConsumer } from '../worker/task.consumer';
 import { TaskExecutor } from '../worker/task.executor';
@@ -85,6 +86,7 @@ export class CogmanTestingModule {
       TaskExecutor,
       AttemptProgress,
       TaskCancellation,
+      QueuePauses,
       { provide: CogmanInspector, useClass: InMemoryInspector },
       { provide: TaskConsumer, useValue: consumerState },
       CogmanClient,
