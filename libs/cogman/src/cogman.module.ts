@@ -39,6 +39,8 @@ import { TaskExecutor } from './worker/task.executor';
 import { AttemptProgress } from './worker/attempt-progress';
 import { TaskCancellation } from './worker/task-cancellation';
 import { QueuePauses } from './worker/queue-pauses';
+import { UniqueKeyStore } from './store/unique-keys.store';
+import { UniqueTasks } from './client/unique-tasks';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
@@ -111,6 +113,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskScheduler,
         TaskCancellation,
         QueuePauses,
+        UniqueKeyStore,
+        UniqueTasks,
         CogmanLifecycle,
         CogmanInspector,
         CogmanHealthIndicator,

@@ -59,4 +59,5 @@ export type {
   TaskPriority,
   TaskRecord,
   TaskStatus,
+  UniqueTaskOptions,
 } from './task';

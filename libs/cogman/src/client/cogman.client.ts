@@ -37,6 +37,7 @@ import {
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
+import { UniqueTasks } from './unique-tasks';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
@@ -52,17 +53,19 @@ export class CogmanClient {
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
     @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
+    @Optional() @Inject(UniqueTasks) private readonly unique: UniqueTasks | null = null,
   ) {}
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
    * the message (`queued`). A task with a `delay` or `runAt` in the future is recorded
    * `scheduled` and published when due. An invalid task is rejected with `TaskInvalidError`
-   * before anything is written.
+   * before anything is written. A unique task (`unique`, or its handler's) whose key an
+   * unfinished task holds is not sent: the answer is that task's record, `deduplicated: true`.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
     const built = buildTask(options, new Date(this.clock.now()));
-    return sentRecord(built, options.payload as P, await this.send(built));
+    return this.sendBuilt(built, options);
   }
 
   /**
@@ -83,11 +86,11 @@ export class CogmanClient {
         });
       }
     });
-    const results = await Promise.allSettled(built.map((task) => this.send(task)));
-    const records = results.map((result, i) =>
-      result.status === 'fulfilled'
-        ? sentRecord(built[i], tasks[i].payload as P, result.value)
-        : undefined,
+    const results = await Promise.allSettled(
+      built.map((task, i) => this.sendBuilt(task, tasks[i])),
+    );
+    const records = results.map((result) =>
+      result.status === 'fulfilled' ? result.value : undefined,
     );
     const failures = results.flatMap((result, index) =>
       result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
@@ -269,10 +272,36 @@ export class CogmanClient {
     return this.queuePauses;
   }
 
-  private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
-    const status = await (runAt
-      ? this.dispatcher.schedule(task, runAt)
-      : this.dispatcher.dispatch(task));
+  /** Sends a built task; a unique one only if its key is free (else the holder's record). */
+  private async sendBuilt<P>(
+    built: BuiltTask,
+    options: SendTaskOptions<P>,
+  ): Promise<TaskRecord<P>> {
+    const payload = options.payload as P;
+    const unique = this.unique?.settingOf(options);
+    if (!this.unique || !unique) return sentRecord(built, payload, await this.send(built));
+    const result = await this.unique.send(built, unique, () =>
+      this.send(built, { recordFirst: true }),
+    );
+    if ('existing' in result) return { ...(result.existing as TaskRecord<P>), deduplicated: true };
+    return { ...sentRecord(built, payload, result.status), deduplicated: false };
+  }
+
+  /**
+   * `recordFirst`: record the task (`initiated`) before publishing it, so that a sender of the
+   * same unique key finds its record at once.
+   */
+  private async send(
+    { task, runAt }: BuiltTask,
+    { recordFirst = false }: { recordFirst?: boolean } = {},
+  ): Promise<TaskStatus> {
+    let status: TaskStatus;
+    if (runAt) status = await this.dispatcher.schedule(task, runAt);
+    else if (!recordFirst) status = await this.dispatcher.dispatch(task);
+    else {
+      await this.log.record({ taskId: task.taskId, status: 'initiated', at: task.createdAt, task });
+      status = await this.dispatcher.dispatch(task, { recorded: true });
+    }
     this.metrics?.taskSent(task.name, task.priority);
     return status;
   }

@@ -1,5 +1,5 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { BackoffFunction, BackoffPolicy } from '../task';
+import type { BackoffFunction, BackoffPolicy, UniqueTaskOptions } from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
 export interface TaskHandlerOptions {
@@ -9,6 +9,11 @@ export interface TaskHandlerOptions {
   backoff?: BackoffPolicy | BackoffFunction;
   /** Milliseconds an attempt may run. Default the module's `taskTimeout`. */
   timeout?: number;
+  /**
+   * Makes its tasks unique by default (see `SendTaskOptions.unique`), when they are sent from a
+   * process where this handler is registered.
+   */
+  unique?: UniqueTaskOptions | boolean;
 }
 
 /** What `@TaskHandler` stores on the class. */

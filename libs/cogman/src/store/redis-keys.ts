@@ -21,6 +21,8 @@ export interface RedisKeys {
   worker(workerId: string): string;
   /** Hash: paused priorities of the namespace (`high`, `low`) → since when (ms). */
   readonly paused: string;
+  /** String: the original task id holding a unique key (`sendTask({ unique })`). */
+  unique(key: string): string;
 }
 
 export function redisKeys(namespace: string): RedisKeys {
@@ -35,5 +37,6 @@ export function redisKeys(namespace: string): RedisKeys {
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
     paused: `${prefix}paused`,
+    unique: (key) => `${prefix}unique:${key}`,
   };
 }

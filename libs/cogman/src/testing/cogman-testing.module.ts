@@ -18,6 +18,8 @@ import { COGMAN_CLOCK } from '../util/clock';
 import { CogmanWorker } from '../worker/cogman.worker';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { QueuePauses } from '../worker/queue-pauses';
+import { UniqueKeyStore } from '../store/unique-keys.store';
+import { UniqueTasks } from '../client/unique-tasks';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { TaskConsumer } from '../worker/task.consumer';
 import { TaskExecutor } from '../worker/task.executor';
@@ -87,6 +89,8 @@ export class CogmanTestingModule {
       AttemptProgress,
       TaskCancellation,
       QueuePauses,
+      UniqueKeyStore,
+      UniqueTasks,
       { provide: CogmanInspector, useClass: InMemoryInspector },
       { provide: TaskConsumer, useValue: consumerState },
       CogmanClient,

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerDuplicateError, TaskHandlerInvalidError } from '../errors';
-import { settingsProblem, type CogmanTaskHandler, type TaskInfo } from '../task';
+import { settingsProblem, uniqueProblem, type CogmanTaskHandler, type TaskInfo } from '../task';
 
 /** A handler as the worker runs it: how to get the instance for one task. */
 export interface RegisteredTaskHandler {
@@ -23,7 +23,9 @@ export class TaskHandlerRegistry {
     if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
       throw new TaskHandlerInvalidError(String(name), 'a task name is 1 to 255 bytes of text');
     }
-    const problem = settingsProblem(handler.options, { backoffFunction: true });
+    const problem =
+      settingsProblem(handler.options, { backoffFunction: true }) ??
+      uniqueProblem(handler.options.unique);
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
     const existing = this.handlers.get(name);
     if (existing) throw new TaskHandlerDuplicateError(name, existing.source, handler.source);
