@@ -19,6 +19,8 @@ import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { QueuePauses } from './worker/queue-pauses';
+import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
+import { TaskSchedules } from './client/task-schedules';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { COGMAN_REDIS } from './store/redis-connection';
 import { TASK_ARCHIVE, type ArchiveLifecycle } from './store/task-archive';
@@ -54,6 +56,8 @@ export class CogmanLifecycle
     private readonly reporter: WorkerStatusReporter,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     private readonly pauses: QueuePauses,
+    private readonly recurring: RecurringTaskScheduler,
+    private readonly schedules: TaskSchedules,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -77,6 +81,8 @@ export class CogmanLifecycle
       await this.consumer.start();
       if (this.consumerConnection) this.reporter.start();
       this.scheduler.start();
+      await this.schedules.reconcile();
+      this.recurring.start();
       this.offline.start();
       this.logger.log(this.describe());
     } catch (error) {
@@ -106,6 +112,7 @@ export class CogmanLifecycle
   private close(): Promise<void> {
     this.closing ??= (async () => {
       this.pauses.close();
+      await this.recurring.stop();
       await this.scheduler.stop();
       await this.consumer.drain();
       await this.reporter.stop();

@@ -41,6 +41,9 @@ import { TaskCancellation } from './worker/task-cancellation';
 import { QueuePauses } from './worker/queue-pauses';
 import { UniqueKeyStore } from './store/unique-keys.store';
 import { UniqueTasks } from './client/unique-tasks';
+import { TaskSchedules } from './client/task-schedules';
+import { ScheduleStore } from './store/schedule.store';
+import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
@@ -115,6 +118,9 @@ export class CogmanModule extends CogmanConfigurableModule {
         QueuePauses,
         UniqueKeyStore,
         UniqueTasks,
+        ScheduleStore,
+        RecurringTaskScheduler,
+        TaskSchedules,
         CogmanLifecycle,
         CogmanInspector,
         CogmanHealthIndicator,

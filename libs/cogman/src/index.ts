@@ -31,6 +31,7 @@ export {
   DependencyMissingError,
   OfflineBufferFullError,
   OptionsInvalidError,
+  ScheduleNotFoundError,
   StoreUnavailableError,
   TaskCancelledError,
   TaskHandlerDuplicateError,
@@ -59,5 +60,11 @@ export type {
   TaskPriority,
   TaskRecord,
   TaskStatus,
+  TaskHandlerSchedule,
+  TaskScheduleDefinition,
+  TaskScheduleTask,
+  TaskScheduleTiming,
   UniqueTaskOptions,
 } from './task';
+export type { CogmanSchedule } from './client/task-schedules';
+export type { ScheduleSource } from './store/schedule.store';

@@ -32,12 +32,14 @@ import {
   type SendTaskOptions,
   type TaskRecord,
   type TaskPriority,
+  type TaskScheduleDefinition,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
 import { UniqueTasks } from './unique-tasks';
+import { TaskSchedules, type CogmanSchedule } from './task-schedules';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
@@ -54,6 +56,7 @@ export class CogmanClient {
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
     @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
     @Optional() @Inject(UniqueTasks) private readonly unique: UniqueTasks | null = null,
+    @Optional() @Inject(TaskSchedules) private readonly schedules: TaskSchedules | null = null,
   ) {}
 
   /**
@@ -265,6 +268,54 @@ export class CogmanClient {
   /** Whether each priority of the namespace is paused, and since when (read from Redis). */
   async pauses(): Promise<CogmanPauses> {
     return this.pausesOrFail().state();
+  }
+
+  /**
+   * Creates or replaces (same `id`) a recurring schedule: a task sent at each tick of a cron
+   * expression or an interval (see `TaskScheduleDefinition`). Each tick sends exactly one task,
+   * however many processes run the scheduler. An invalid schedule is refused with
+   * `TaskInvalidError`. A changed schedule starts from its next tick after now.
+   */
+  async upsertSchedule(definition: TaskScheduleDefinition): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().upsert(definition);
+  }
+
+  /** Removes a schedule (tasks it sent are not touched); `ScheduleNotFoundError` if unknown. */
+  async removeSchedule(id: string): Promise<void> {
+    return this.schedulesOrFail().remove(id);
+  }
+
+  /** One schedule with its next run and last run, or null. */
+  async getSchedule(id: string): Promise<CogmanSchedule | null> {
+    return this.schedulesOrFail().get(id);
+  }
+
+  /** Every schedule of the namespace, by id, with its next run and last run. */
+  async listSchedules(): Promise<CogmanSchedule[]> {
+    return this.schedulesOrFail().list();
+  }
+
+  /** Pauses a schedule: its ticks send nothing until it is resumed. */
+  async pauseSchedule(id: string): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().pause(id);
+  }
+
+  /** Resumes a paused schedule from its next tick after now (the ticks missed are not sent). */
+  async resumeSchedule(id: string): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().resume(id);
+  }
+
+  /** Sends a schedule's task now, beside its ticks; resolves with the task's record. */
+  async triggerSchedule<P = unknown>(id: string): Promise<TaskRecord<P>> {
+    const taskId = await this.schedulesOrFail().trigger(id);
+    const record = await this.log.get(taskId);
+    if (!record) throw new TaskNotFoundError(taskId);
+    return record as TaskRecord<P>;
+  }
+
+  private schedulesOrFail(): TaskSchedules {
+    if (!this.schedules) throw new Error('Schedules need CogmanModule (not the testing kit)');
+    return this.schedules;
   }
 
   private pausesOrFail(): QueuePauses {

@@ -1,5 +1,10 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { BackoffFunction, BackoffPolicy, UniqueTaskOptions } from '../task';
+import type {
+  BackoffFunction,
+  BackoffPolicy,
+  TaskHandlerSchedule,
+  UniqueTaskOptions,
+} from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
 export interface TaskHandlerOptions {
@@ -14,6 +19,11 @@ export interface TaskHandlerOptions {
    * process where this handler is registered.
    */
   unique?: UniqueTaskOptions | boolean;
+  /**
+   * Sends this task on a recurring schedule (cron or `every`), declared in code: created at boot,
+   * replaced when it changes, removed when it is no longer declared. Its id defaults to the name.
+   */
+  schedule?: TaskHandlerSchedule;
 }
 
 /** What `@TaskHandler` stores on the class. */
