@@ -43,6 +43,7 @@ import { UniqueKeyStore } from './store/unique-keys.store';
 import { UniqueTasks } from './client/unique-tasks';
 import { TaskSchedules } from './client/task-schedules';
 import { ScheduleStore } from './store/schedule.store';
+import { ScheduleBackup } from './store/schedule-backup';
 import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
@@ -119,6 +120,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         UniqueKeyStore,
         UniqueTasks,
         ScheduleStore,
+        ScheduleBackup,
         RecurringTaskScheduler,
         TaskSchedules,
         CogmanLifecycle,

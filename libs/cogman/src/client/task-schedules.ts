@@ -6,6 +6,7 @@ import { RecurringTaskScheduler } from '../scheduler/recurring-task.scheduler';
 import { COGMAN_REDIS } from '../store/redis-connection';
 import { ScheduleStore, type ScheduleSource, type StoredSchedule } from '../store/schedule.store';
 import { TaskLog } from '../store/task-log';
+import { ScheduleBackup } from '../store/schedule-backup';
 import { nextTick, normaliseSchedule, type TaskScheduleDefinition, type TaskStatus } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
@@ -35,6 +36,7 @@ export class TaskSchedules {
     private readonly recurring: RecurringTaskScheduler,
     private readonly log: TaskLog,
     private readonly registry: TaskHandlerRegistry,
+    private readonly backup: ScheduleBackup,
     @Inject(COGMAN_REDIS) private readonly redis: Redis,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
@@ -52,6 +54,7 @@ export class TaskSchedules {
 
   async remove(id: string): Promise<void> {
     if (!(await this.store.remove(id))) throw new ScheduleNotFoundError(id);
+    await this.backup.delete(id);
   }
 
   async get(id: string): Promise<CogmanSchedule | null> {
@@ -65,7 +68,7 @@ export class TaskSchedules {
 
   async pause(id: string): Promise<CogmanSchedule> {
     if (!(await this.store.pause(id))) throw new ScheduleNotFoundError(id);
-    return (await this.get(id))!;
+    return this.copied(id);
   }
 
   /** Resumes from the next tick after now: ticks that passed while paused are not sent. */
@@ -73,7 +76,7 @@ export class TaskSchedules {
     const stored = await this.store.get(id);
     if (!stored) throw new ScheduleNotFoundError(id);
     await this.store.resume(id, nextTick(stored.definition, this.clock.now()));
-    return (await this.get(id))!;
+    return this.copied(id);
   }
 
   /** Sends the schedule's task now, beside its ticks; resolves with the task's id. */
@@ -93,14 +96,18 @@ export class TaskSchedules {
   async reconcile(): Promise<void> {
     const declared = this.declared();
     const { startScheduler, startWorker } = this.options;
-    if (!startScheduler || (!startWorker && declared.length === 0)) return;
+    if (!startScheduler) return;
+    const reconciles = startWorker || declared.length > 0;
     const run = async () => {
       try {
+        if (this.backup.enabled) await this.restore();
+        if (!reconciles) return;
         for (const definition of declared) await this.write(definition, 'code');
         const ids = new Set(declared.map((definition) => definition.id));
         for (const stored of await this.store.list()) {
           if (stored.source !== 'code' || ids.has(stored.definition.id)) continue;
           await this.store.remove(stored.definition.id);
+          await this.backup.delete(stored.definition.id);
           this.logger.log(`Schedule ${stored.definition.id} is no longer declared; removed`);
         }
       } catch (error) {
@@ -109,6 +116,37 @@ export class TaskSchedules {
     };
     this.redis.on('ready', () => void run());
     if (this.redis.status === 'ready') await run();
+  }
+
+  /**
+   * Puts back in Redis the schedules MongoDB's copy has and Redis does not (Redis lost its data),
+   * paused ones paused; then copies to MongoDB what Redis has (changes made while it was down).
+   */
+  private async restore(): Promise<void> {
+    const copies = await this.backup.all();
+    if (!copies) return;
+    let restored = 0;
+    for (const copy of copies) {
+      if (await this.store.get(copy.definition.id)) continue;
+      const now = this.clock.now();
+      await this.store.upsert(copy.definition, copy.source, nextTick(copy.definition, now), now);
+      if (copy.paused) await this.store.pause(copy.definition.id);
+      restored++;
+    }
+    if (restored > 0) {
+      this.logger.warn(`Redis did not hold ${restored} schedule(s) that MongoDB did; restored`);
+    }
+    for (const stored of await this.store.list()) {
+      await this.backup.save(stored);
+    }
+  }
+
+  /** The schedule as it is now, copied to MongoDB. */
+  private async copied(id: string): Promise<CogmanSchedule> {
+    const stored = await this.store.get(id);
+    if (!stored) throw new ScheduleNotFoundError(id);
+    await this.backup.save(stored);
+    return this.describe(stored);
   }
 
   /** The schedules of the module options and of the handlers, checked (ids unique). */
@@ -136,7 +174,10 @@ export class TaskSchedules {
   private async write(definition: TaskScheduleDefinition, source: ScheduleSource): Promise<void> {
     const now = this.clock.now();
     const changed = await this.store.upsert(definition, source, nextTick(definition, now), now);
-    if (changed) this.logger.log(`Schedule ${definition.id} set (${describeTiming(definition)})`);
+    if (!changed) return;
+    this.logger.log(`Schedule ${definition.id} set (${describeTiming(definition)})`);
+    const stored = await this.store.get(definition.id);
+    if (stored) await this.backup.save(stored);
   }
 
   private async describe(stored: StoredSchedule): Promise<CogmanSchedule> {
