@@ -23,8 +23,8 @@ export interface BackedUpSchedule {
   paused: boolean;
 }
 
-/** Mongoose's `connected` ready state. */
-const CONNECTED = 1;
+/** Mongoose's `connected` ready state (`ConnectionStates.connected`; mongoose is not loaded here). */
+const CONNECTED: number = 1;
 
 /**
  * A copy of the recurring schedules in MongoDB (the `schedules` collection of the archive's
@@ -36,16 +36,18 @@ const CONNECTED = 1;
 @Injectable()
 export class ScheduleBackup {
   private readonly logger = new Logger('Cogman:Scheduler');
+  private readonly connection: Connection | null;
 
   constructor(
-    @Optional()
-    @Inject(COGMAN_MONGO_CONNECTION)
-    private readonly connection: Connection | null,
+    // Typed here, not in the signature, so that Cogman's declarations never name Mongoose's types.
+    @Optional() @Inject(COGMAN_MONGO_CONNECTION) connection: unknown,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
-  ) {}
+  ) {
+    this.connection = (connection ?? null) as Connection | null;
+  }
 
   get enabled(): boolean {
-    return this.connection !== null && this.connection !== undefined;
+    return this.connection !== null;
   }
 
   async save(schedule: BackedUpSchedule): Promise<void> {
@@ -87,7 +89,7 @@ export class ScheduleBackup {
   ): Promise<T | null> {
     const { connection } = this;
     if (!connection) return null;
-    if (connection.readyState !== CONNECTED || !connection.db) {
+    if (Number(connection.readyState) !== CONNECTED || !connection.db) {
       this.logger.warn(`MongoDB is not connected: ${what} waits for the next Redis reconnection`);
       return null;
     }
