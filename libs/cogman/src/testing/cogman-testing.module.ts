@@ -104,6 +104,7 @@ export class CogmanTestingModule {
           TaskLog,
           TASK_LOG_STORE,
           COGMAN_CLOCK,
+          QueuePauses,
         ],
         useFactory: (...args: ConstructorParameters<typeof CogmanTesting>) => {
           const testing = new CogmanTesting(...args);

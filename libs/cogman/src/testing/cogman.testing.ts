@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, Optional } from '@nestjs/common';
 import { TaskScheduler } from '../scheduler/task.scheduler';
 import { TASK_LOG_STORE } from '../store/task-log.store';
 import { TaskLog } from '../store/task-log';
@@ -10,6 +10,7 @@ import {
   type TaskPriority,
 } from '../task';
 import { COGMAN_CLOCK } from '../util/clock';
+import { QueuePauses } from '../worker/queue-pauses';
 import { TaskAbort } from '../worker/task-abort';
 import { TaskExecutor } from '../worker/task.executor';
 import { InMemoryTaskBroker } from './in-memory-task.broker';
@@ -61,6 +62,7 @@ export class CogmanTesting implements OnModuleDestroy {
     private readonly log: TaskLog,
     @Inject(TASK_LOG_STORE) private readonly store: InMemoryTaskLogStore,
     @Inject(COGMAN_CLOCK) private readonly clock: TestClock,
+    @Optional() @Inject(QueuePauses) private readonly pauses: QueuePauses | null = null,
   ) {}
 
   /** The kit's time: where delays and backoffs are measured from. */
@@ -169,7 +171,8 @@ export class CogmanTesting implements OnModuleDestroy {
     let ran = 0;
     for (;;) {
       await this.scheduler.publishDue();
-      const next = this.broker.take();
+      // A paused priority's tasks wait (CogmanClient.pause), as they would in their queues.
+      const next = this.broker.take(new Set(this.pauses?.pausedNow() ?? []));
       if (!next) return ran;
       if (ran >= maxDeliveries) {
         throw new Error(
