@@ -42,7 +42,7 @@ import { QueuePauses } from './worker/queue-pauses';
 import { UniqueKeyStore } from './store/unique-keys.store';
 import { UniqueTasks } from './client/unique-tasks';
 import { TaskSchedules } from './client/task-schedules';
-import { ScheduleStore } from './store/schedule.store';
+import { SCHEDULE_STORE, ScheduleStore } from './store/schedule.store';
 import { ScheduleBackup } from './store/schedule-backup';
 import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
 import { TaskScheduler } from './scheduler/task.scheduler';
@@ -120,6 +120,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         UniqueKeyStore,
         UniqueTasks,
         ScheduleStore,
+        { provide: SCHEDULE_STORE, useExisting: ScheduleStore },
         ScheduleBackup,
         RecurringTaskScheduler,
         TaskSchedules,

@@ -314,7 +314,7 @@ export class CogmanClient {
   }
 
   private schedulesOrFail(): TaskSchedules {
-    if (!this.schedules) throw new Error('Schedules need CogmanModule (not the testing kit)');
+    if (!this.schedules) throw new Error('Schedules need CogmanModule (no TaskSchedules provider)');
     return this.schedules;
   }
 

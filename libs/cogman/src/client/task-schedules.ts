@@ -4,7 +4,12 @@ import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { OptionsInvalidError, ScheduleNotFoundError } from '../errors';
 import { RecurringTaskScheduler } from '../scheduler/recurring-task.scheduler';
 import { COGMAN_REDIS } from '../store/redis-connection';
-import { ScheduleStore, type ScheduleSource, type StoredSchedule } from '../store/schedule.store';
+import {
+  SCHEDULE_STORE,
+  type ScheduleSource,
+  type ScheduleStorage,
+  type StoredSchedule,
+} from '../store/schedule.store';
 import { TaskLog } from '../store/task-log';
 import { ScheduleBackup } from '../store/schedule-backup';
 import { nextTick, normaliseSchedule, type TaskScheduleDefinition, type TaskStatus } from '../task';
@@ -32,12 +37,13 @@ export class TaskSchedules {
   private readonly logger = new Logger('Cogman:Scheduler');
 
   constructor(
-    private readonly store: ScheduleStore,
+    @Inject(SCHEDULE_STORE) private readonly store: ScheduleStorage,
     private readonly recurring: RecurringTaskScheduler,
     private readonly log: TaskLog,
     private readonly registry: TaskHandlerRegistry,
     private readonly backup: ScheduleBackup,
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    /** Null in the testing kit: reconciled once, at start. */
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {}
@@ -114,6 +120,7 @@ export class TaskSchedules {
         this.logger.warn(`Could not reconcile the declared schedules: ${String(error)}`);
       }
     };
+    if (!this.redis) return run();
     this.redis.on('ready', () => void run());
     if (this.redis.status === 'ready') await run();
   }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
-import { ScheduleStore } from '../store/schedule.store';
+import { SCHEDULE_STORE, type ScheduleStorage } from '../store/schedule.store';
 import {
   buildTask,
   MISSED_TICK_TOLERANCE,
@@ -41,7 +41,7 @@ export class RecurringTaskScheduler {
   private running = false;
 
   constructor(
-    private readonly store: ScheduleStore,
+    @Inject(SCHEDULE_STORE) private readonly store: ScheduleStorage,
     private readonly dispatcher: TaskDispatcher,
     private readonly scheduler: TaskScheduler,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,

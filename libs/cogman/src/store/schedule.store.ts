@@ -125,6 +125,35 @@ return 1
 
 type Command<T> = (...args: (string | number)[]) => Promise<T>;
 
+/** Where schedules are kept: Redis (`ScheduleStore`), or memory in the testing kit. */
+export interface ScheduleStorage {
+  /** Whether the store is connected now. */
+  readonly available: boolean;
+  /** Creates or replaces a schedule; true if it changed (false: the same definition). */
+  upsert(
+    definition: TaskScheduleDefinition,
+    source: ScheduleSource,
+    nextRun: number,
+    now: number,
+  ): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+  pause(id: string): Promise<boolean>;
+  resume(id: string, nextRun: number): Promise<boolean>;
+  get(id: string): Promise<StoredSchedule | null>;
+  list(): Promise<StoredSchedule[]>;
+  /** Claims the schedules whose tick is due (see CLAIM_SCRIPT). */
+  claim(now: number, limit: number, lease: number, token: string): Promise<ClaimedTick[]>;
+  /** Ends a claim with the next tick (see COMMIT_SCRIPT); false if the claim was voided. */
+  commit(
+    id: string,
+    token: string,
+    nextRun: number,
+    sent: { tick: number; taskId: string } | null,
+  ): Promise<boolean>;
+}
+
+export const SCHEDULE_STORE = Symbol('cogman:schedule-store');
+
 /**
  * Recurring tasks' schedules in Redis: a set of ids (`…:schedules`), a hash per schedule
  * (`…:schedule:<id>`: definition, source, pause, next run, last run), and the ticks due
@@ -132,7 +161,7 @@ type Command<T> = (...args: (string | number)[]) => Promise<T>;
  * (`…:schedules:claimed`, by the end of their lease).
  */
 @Injectable()
-export class ScheduleStore {
+export class ScheduleStore implements ScheduleStorage {
   private readonly keys: RedisKeys;
   private readonly upsertScript: Command<number>;
   private readonly removeScript: Command<number>;
