@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CogmanModule } from '@cogman/nestjs';
 import { EmailHandler, Mailer, ReportHandler } from './handlers';
+import { HeartbeatHandler } from './heartbeat.handler';
 
 /**
  * The demo application. With `serve`, Cogman's REST API is mounted under /cogman, and its
@@ -31,7 +32,7 @@ export class AppModule {
           }),
         }),
       ],
-      providers: [Mailer, EmailHandler, ReportHandler],
+      providers: [Mailer, EmailHandler, ReportHandler, HeartbeatHandler],
     };
   }
 }

@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { CogmanClient, type CogmanServices, type TaskRecord } from '@cogman/nestjs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppModule } from './app.module';
+import { showOperations } from './operations';
 
 const EMAILS = 20;
 const REPORTS = 20;
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
 
   const chains = await waitForChains(cogman, [...emails, ...reports, reminder]);
   printSummary(cogman.services(), chains, reminder, Date.now() - started);
+  await showOperations(cogman, logger);
 
   if (serve) {
     keepBusy(cogman, logger);

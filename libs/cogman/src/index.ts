@@ -20,6 +20,7 @@ export type {
   TaskListQuery,
 } from './store/task-archive';
 export { CogmanWorker } from './worker/cogman.worker';
+export type { CogmanPauses } from './worker/queue-pauses';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
@@ -35,6 +36,7 @@ export {
   DependencyMissingError,
   OfflineBufferFullError,
   OptionsInvalidError,
+  ScheduleNotFoundError,
   StoreUnavailableError,
   TaskCancelledError,
   TaskHandlerDuplicateError,
@@ -63,4 +65,11 @@ export type {
   TaskPriority,
   TaskRecord,
   TaskStatus,
+  TaskHandlerSchedule,
+  TaskScheduleDefinition,
+  TaskScheduleTask,
+  TaskScheduleTiming,
+  UniqueTaskOptions,
 } from './task';
+export type { CogmanSchedule } from './client/task-schedules';
+export type { ScheduleSource } from './store/schedule.store';

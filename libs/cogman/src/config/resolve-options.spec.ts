@@ -25,6 +25,7 @@ describe('resolveCogmanOptions', () => {
       ...base,
       amqpUri: [base.amqpUri],
       mongoUri: undefined,
+      schedules: [],
       connectionTimeout: 600_000,
       requestTimeout: 5_000,
       redisTtl: 604_800_000,

@@ -14,6 +14,8 @@ import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { CogmanMetrics, type CogmanMetricsSnapshot } from '../metrics/cogman.metrics';
 import { within } from '../util/within';
 import { WORKER_REPORT_FIELDS, WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
+import { QueuePauses } from '../worker/queue-pauses';
+import type { TaskPriority } from '../task';
 
 /** One queue as `CogmanClient.queues()` describes it. */
 export interface CogmanQueueState {
@@ -39,6 +41,8 @@ export interface CogmanQueues {
   workers: number | null;
   /** How old the worker reports can be, in ms (they are refreshed at this interval). */
   reportInterval: number;
+  /** Priorities paused in the namespace (`CogmanClient.pause`); null when Redis could not be read. */
+  paused: TaskPriority[] | null;
 }
 
 /** One worker process, as it last reported itself in Redis (every `reportInterval`). */
@@ -71,6 +75,8 @@ export interface CogmanServices {
   mongo: { uri: string; connected: boolean } | null;
   queues: { high: string[]; low: string[]; deadLetter: string };
   handlers: string[];
+  /** Priorities paused in the namespace, as this process last read them (`CogmanClient.pause`). */
+  paused: TaskPriority[];
   /** Tasks accepted while the broker was unreachable, waiting for it. */
   offlineTasks: number;
   /** Status writes waiting for Redis. */
@@ -78,9 +84,11 @@ export interface CogmanServices {
   /** Null in a producer-only process. */
   worker: {
     running: boolean;
-    /** Queues consumed now; all of them in a healthy worker. */
+    /** Queues consumed now; all of them but those of paused priorities in a healthy worker. */
     consumers: number;
     queues: number;
+    /** Queues of the priorities this worker consumes now (not paused). */
+    consumedQueues: number;
     /** Handlers running (or recording their outcome); deliveries read ahead are not counted. */
     activeTasks: number;
     highPriorityConcurrency: number;
@@ -104,6 +112,7 @@ export class CogmanInspector {
     private readonly offline: OfflineTaskBuffer,
     private readonly log: TaskLog,
     @Optional() @Inject(CogmanMetrics) metrics: CogmanMetrics | null = null,
+    @Optional() @Inject(QueuePauses) private readonly pauses: QueuePauses | null = null,
   ) {
     metrics?.collectWith(() => this.metricsSnapshot());
   }
@@ -115,9 +124,10 @@ export class CogmanInspector {
    */
   async queues(): Promise<CogmanQueues> {
     const { high, low, deadLetter } = this.topology;
-    const [checks, held] = await Promise.all([
+    const [checks, held, pauses] = await Promise.all([
       this.publisher.checkQueues([...high, ...low, deadLetter]),
       this.heldByWorkers().catch(() => null),
+      this.pauses ? this.pauses.state().catch(() => null) : Promise.resolve(null),
     ]);
     const kind = (name: string): CogmanQueueState['kind'] =>
       name === deadLetter ? 'dead-letter' : high.includes(name) ? 'high' : 'low';
@@ -143,6 +153,7 @@ export class CogmanInspector {
       }),
       workers: held ? held.workers : null,
       reportInterval: WORKER_REPORT_INTERVAL,
+      paused: pauses ? (['high', 'low'] as const).filter((p) => pauses[p].paused) : null,
     };
   }
 
@@ -240,6 +251,7 @@ export class CogmanInspector {
         deadLetter: this.topology.deadLetter,
       },
       handlers: this.registry.names(),
+      paused: this.pauses?.pausedNow() ?? [],
       offlineTasks: this.offline.size,
       pendingRedisWrites: this.log.pendingWrites,
       worker: options.startWorker
@@ -247,6 +259,9 @@ export class CogmanInspector {
             running: this.consumer.running,
             consumers: this.consumer.consumerCount,
             queues: this.topology.high.length + this.topology.low.length,
+            consumedQueues: (['high', 'low'] as const)
+              .filter((priority) => !this.consumer.pausedPriorities.includes(priority))
+              .reduce((sum, priority) => sum + this.topology.queues(priority).length, 0),
             activeTasks: this.consumer.activeCount,
             highPriorityConcurrency: options.highPriorityConcurrency,
             lowPriorityConcurrency: options.lowPriorityConcurrency,

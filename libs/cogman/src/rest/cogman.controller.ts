@@ -193,7 +193,10 @@ export class CogmanController {
       ...task,
       ...(runAt === undefined ? {} : { runAt: date('runAt', runAt) }),
     });
-    return taskJson(record);
+    const json = taskJson(record);
+    return record.deduplicated === undefined
+      ? json
+      : { ...json, deduplicated: record.deduplicated };
   }
 
   @Post('tasks/:id/retry')

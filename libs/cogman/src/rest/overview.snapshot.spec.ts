@@ -23,6 +23,7 @@ function fakeClient(deadLetters: { count: number }) {
         ],
         workers: 1,
         reportInterval: 2000,
+        paused: [],
       });
     },
     workers: () => {

@@ -6,6 +6,7 @@ import { BulkActionsService } from '../client/bulk-actions.service';
 import { DeadLetterService } from '../client/dead-letters.service';
 import { CogmanOperationsController } from './cogman-operations.controller';
 import { CogmanController } from './cogman.controller';
+import { CogmanControlsController } from './cogman-controls.controller';
 import { OverviewSnapshot } from './overview.snapshot';
 import { REST_APP_GUARDS } from './rest.constants';
 
@@ -26,7 +27,12 @@ export function mountRest(
       ...rest.imports,
       RouterModule.register([{ path: prefix, module: definition.module }]),
     ],
-    controllers: [...(definition.controllers ?? []), CogmanController, CogmanOperationsController],
+    controllers: [
+      ...(definition.controllers ?? []),
+      CogmanController,
+      CogmanOperationsController,
+      CogmanControlsController,
+    ],
     providers: [
       ...(definition.providers ?? []),
       OverviewSnapshot,

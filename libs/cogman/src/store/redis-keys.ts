@@ -19,6 +19,18 @@ export interface RedisKeys {
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
   worker(workerId: string): string;
+  /** Hash: paused priorities of the namespace (`high`, `low`) → since when (ms). */
+  readonly paused: string;
+  /** String: the original task id holding a unique key (`sendTask({ unique })`). */
+  unique(key: string): string;
+  /** Set: ids of the recurring tasks' schedules. */
+  readonly schedules: string;
+  /** Hash: one schedule (definition, source, paused, nextRun, lastTick, lastTaskId, claim). */
+  schedule(id: string): string;
+  /** Sorted set: schedule id → its next tick (ms); paused schedules are not in it. */
+  readonly schedulesDue: string;
+  /** Sorted set: schedules a scheduler claimed, by the end of its lease (ms). */
+  readonly schedulesClaimed: string;
 }
 
 export function redisKeys(namespace: string): RedisKeys {
@@ -32,5 +44,11 @@ export function redisKeys(namespace: string): RedisKeys {
     cancelled: `${prefix}cancelled`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
+    paused: `${prefix}paused`,
+    unique: (key) => `${prefix}unique:${key}`,
+    schedules: `${prefix}schedules`,
+    schedule: (id) => `${prefix}schedule:${id}`,
+    schedulesDue: `${prefix}schedules:due`,
+    schedulesClaimed: `${prefix}schedules:claimed`,
   };
 }
