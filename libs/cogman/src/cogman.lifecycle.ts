@@ -62,12 +62,16 @@ export class CogmanLifecycle
       }
       // Connects in the background: tasks flow whether or not MongoDB is reachable.
       this.archive?.start();
-      await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
+      // A process without handlers consumes nothing: a task it took could only be handed back.
+      const consumer = this.registry.names().length > 0 ? this.consumerConnection : null;
+      await Promise.all([this.publisherConnection.connect(), consumer?.connect()]);
       await this.publisher.open();
-      // Cancellations are known before the first delivery, so none needs its record read.
-      if (this.consumerConnection) await this.cancellation.listen(this.options.requestTimeout);
-      await this.consumer.start();
-      if (this.consumerConnection) this.reporter.start();
+      if (consumer) {
+        // Cancellations are known before the first delivery, so none needs its record read.
+        await this.cancellation.listen(this.options.requestTimeout);
+        await this.consumer.start();
+        this.reporter.start();
+      }
       this.scheduler.start();
       this.offline.start();
       this.logger.log(this.describe());
@@ -89,9 +93,11 @@ export class CogmanLifecycle
   private describe(): string {
     const { high, low } = this.topology;
     const handlers = this.registry.names();
-    const worker = this.consumerConnection
-      ? `worker consuming ${high.length} high and ${low.length} low priority queue(s) for ${handlers.length ? handlers.join(', ') : 'no handlers'}`
-      : 'producer only';
+    const worker = !this.consumerConnection
+      ? 'producer only'
+      : handlers.length === 0
+        ? 'producer only: no task handlers are registered in this process, so it consumes no queue'
+        : `worker consuming ${high.length} high and ${low.length} low priority queue(s) for ${handlers.join(', ')}`;
     return `Cogman started (${this.options.namespace ? `namespace ${this.options.namespace}, ` : ''}${worker})`;
   }
 

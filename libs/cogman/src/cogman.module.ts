@@ -1,6 +1,7 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { CogmanMetrics } from './metrics/cogman.metrics';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
+import { WorkerDirectory } from './worker/worker-directory';
 import { DiscoveryModule } from '@nestjs/core';
 import { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
@@ -106,6 +107,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         AttemptProgress,
         TaskConsumer,
         WorkerStatusReporter,
+        WorkerDirectory,
         metrics,
         TaskScheduler,
         TaskCancellation,

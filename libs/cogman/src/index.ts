@@ -4,7 +4,12 @@ export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
-export type { CogmanQueues, CogmanQueueState, CogmanServices } from './inspector/cogman.inspector';
+export type {
+  CogmanQueues,
+  CogmanQueueState,
+  CogmanServices,
+  CogmanTaskWorkers,
+} from './inspector/cogman.inspector';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';

@@ -19,10 +19,14 @@ export interface TaskBroker {
     detail: string,
   ): Promise<void>;
   /**
-   * Publishes a received message again to its queue, as it came: the broker delivers it anew (not
-   * as a redelivery). Resolves once confirmed.
+   * Publishes a received message again to its queue, as it came (plus `headers`, when given): the
+   * broker delivers it anew (not as a redelivery). Resolves once confirmed.
    */
-  handBack(msg: ConsumeMessage, queue: string): Promise<void>;
+  handBack(
+    msg: ConsumeMessage,
+    queue: string,
+    options?: { headers?: Record<string, unknown> },
+  ): Promise<void>;
   /** Calls `listener` each time the broker is back after it was unreachable. */
   onReconnect(listener: () => void): void;
 }

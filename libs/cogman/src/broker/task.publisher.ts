@@ -196,10 +196,19 @@ export class TaskPublisher implements TaskBroker {
     });
   }
 
-  /** Publishes a message again to its queue, as it came (a new delivery); resolves once confirmed. */
-  async handBack(msg: ConsumeMessage, queue: string): Promise<void> {
+  /**
+   * Publishes a message again to its queue, as it came (plus `headers`, when given: a new
+   * delivery); resolves once confirmed.
+   */
+  async handBack(
+    msg: ConsumeMessage,
+    queue: string,
+    { headers }: { headers?: Record<string, unknown> } = {},
+  ): Promise<void> {
     if (!this.channel) await this.ready;
-    await this.send(messageIdOf(msg), queue, msg.content, copiedProperties(msg));
+    const properties = copiedProperties(msg);
+    if (headers) properties.headers = { ...(msg.properties.headers ?? {}), ...headers };
+    await this.send(messageIdOf(msg), queue, msg.content, properties);
   }
 }
 

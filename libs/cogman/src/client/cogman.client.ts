@@ -36,6 +36,7 @@ import {
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { WorkerDirectory } from '../worker/worker-directory';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
@@ -49,6 +50,7 @@ export class CogmanClient {
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
   ) {}
 
   /**
@@ -242,6 +244,7 @@ export class CogmanClient {
   }
 
   private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
+    this.directory?.checkServed(task.name);
     const status = await (runAt
       ? this.dispatcher.schedule(task, runAt)
       : this.dispatcher.dispatch(task));

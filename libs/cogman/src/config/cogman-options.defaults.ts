@@ -20,6 +20,7 @@ export const COGMAN_DEFAULTS = {
   taskTimeout: 10 * MINUTE,
   progressAfter: SECOND,
   deliveryLimit: 20,
+  unknownTaskGracePeriod: 5 * MINUTE,
   startScheduler: true,
   offlineBufferSize: 10_000,
   namespace: '',

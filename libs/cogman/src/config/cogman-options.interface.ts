@@ -75,6 +75,13 @@ export interface CogmanModuleOptions {
    * delivery costs nothing more. Default 20 (RabbitMQ's default for quorum queues).
    */
   deliveryLimit?: number;
+  /**
+   * How long a task whose handler this worker lacks is handed back for another worker (published
+   * again after a short pause, counted in a header) before it is dead-lettered, reason
+   * `unknown_task`. It lets a rolling deploy run a new task name while workers without its handler
+   * still consume. 0 dead-letters such a task at once. Default 5 minutes.
+   */
+  unknownTaskGracePeriod?: number;
   /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
   startScheduler?: boolean;
   /**

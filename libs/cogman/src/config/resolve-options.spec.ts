@@ -41,13 +41,14 @@ describe('resolveCogmanOptions', () => {
       taskTimeout: 600_000,
       progressAfter: 1000,
       deliveryLimit: 20,
+      unknownTaskGracePeriod: 300_000,
       startScheduler: true,
       offlineBufferSize: 10_000,
       namespace: '',
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(20);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(21);
   });
 
   it("takes a cluster's node URIs as a list", () => {
@@ -66,9 +67,11 @@ describe('resolveCogmanOptions', () => {
       namespace: 'billing',
       requestTimeout: 1000,
       archiveBufferSize: 500,
+      unknownTaskGracePeriod: 0,
     });
     expect(options).toMatchObject({
       archiveBufferSize: 500,
+      unknownTaskGracePeriod: 0,
       mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
       highPriorityQueueCount: 2,
       lowPriorityQueueCount: 4,
@@ -116,6 +119,8 @@ describe('resolveCogmanOptions', () => {
     ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
     ['progressAfter', { ...base, progressAfter: 0 }, 'from 1 to'],
     ['deliveryLimit', { ...base, deliveryLimit: 1001 }, 'from 1 to 1000'],
+    ['unknownTaskGracePeriod', { ...base, unknownTaskGracePeriod: -1 }, 'from 0 to'],
+    ['unknownTaskGracePeriod', { ...base, unknownTaskGracePeriod: 0.5 }, 'expected an integer'],
     ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],

@@ -85,6 +85,11 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
     progressAfter: positiveInteger('progressAfter', pick('progressAfter'), MAX_TIMEOUT),
     deliveryLimit: positiveInteger('deliveryLimit', pick('deliveryLimit'), 1000),
+    unknownTaskGracePeriod: nonNegativeInteger(
+      'unknownTaskGracePeriod',
+      pick('unknownTaskGracePeriod'),
+      MAX_TIMEOUT,
+    ),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),
@@ -172,6 +177,16 @@ function positiveInteger(option: string, value: unknown, max = Number.MAX_SAFE_I
     throw new OptionsInvalidError(option, describe(value), `expected an integer from 1 to ${max}`);
   }
   return value;
+}
+
+function nonNegativeInteger(option: string, value: unknown, max: number): number {
+  if (value === 0) return 0;
+  try {
+    return positiveInteger(option, value, max);
+  } catch (error) {
+    if (!(error instanceof OptionsInvalidError) || typeof value !== 'number') throw error;
+    throw new OptionsInvalidError(option, describe(value), `expected an integer from 0 to ${max}`);
+  }
 }
 
 function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
