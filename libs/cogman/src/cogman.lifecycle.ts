@@ -5,7 +5,9 @@ import {
   Logger,
   OnApplicationBootstrap,
   OnApplicationShutdown,
+  Optional,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
@@ -14,14 +16,23 @@ import { OfflineTaskBuffer } from './dispatch/offline-task.buffer';
 import { TaskDispatcher } from './dispatch/task.dispatcher';
 import { TaskTopology } from './broker/task-topology';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION } from './broker/broker.tokens';
-import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from './config';
+import {
+  MODULE_SHAPE,
+  RESOLVED_OPTIONS,
+  type CogmanModuleShape,
+  type ResolvedCogmanOptions,
+} from './config';
 import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
-import { COGMAN_REDIS } from './store/redis-connection';
+import { COGMAN_REDIS, waitForRedis } from './store/redis-connection';
 import { TASK_ARCHIVE, type ArchiveLifecycle } from './store/task-archive';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
+
+/** Signals Nest's `enableShutdownHooks()` listens to, of which a worker should see one. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+const SHUTDOWN_HOOKS_CHECK_DELAY = 1000;
 
 /**
  * Starts and stops Cogman in order. Connections open at bootstrap (a failure closes whatever
@@ -52,19 +63,25 @@ export class CogmanLifecycle
     private readonly cancellation: TaskCancellation,
     private readonly reporter: WorkerStatusReporter,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    @Optional() @Inject(MODULE_SHAPE) private readonly shape: CogmanModuleShape | null = null,
+    @Optional()
+    @Inject(HttpAdapterHost)
+    private readonly adapterHost: HttpAdapterHost | null = null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    this.publisher.starting();
     try {
-      if (this.redis.status === 'wait') {
-        // Failures are logged by the client's watcher and retried; the broker is what boot needs.
-        this.redis.connect().catch(() => {});
-      }
       // Connects in the background: tasks flow whether or not MongoDB is reachable.
       this.archive?.start();
       // A process without handlers consumes nothing: a task it took could only be handed back.
       const consumer = this.registry.names().length > 0 ? this.consumerConnection : null;
-      await Promise.all([this.publisherConnection.connect(), consumer?.connect()]);
+      // Redis and the broker are waited for together, each up to connectionTimeout.
+      await Promise.all([
+        waitForRedis(this.redis, this.options),
+        this.publisherConnection.connect(),
+        consumer?.connect(),
+      ]);
       await this.publisher.open();
       if (consumer) {
         // Cancellations are known before the first delivery, so none needs its record read.
@@ -75,6 +92,7 @@ export class CogmanLifecycle
       this.scheduler.start();
       this.offline.start();
       this.logger.log(this.describe());
+      this.hint(!!consumer);
     } catch (error) {
       this.publisher.fail(error);
       await this.close();
@@ -88,6 +106,26 @@ export class CogmanLifecycle
 
   async onApplicationShutdown(): Promise<void> {
     await this.close();
+  }
+
+  /** Warns of a set-up that looks right but does not do what it says. */
+  private hint(consuming: boolean): void {
+    if (this.shape?.rest.mounted && !this.adapterHost?.httpAdapter) {
+      this.logger.warn(
+        `startRestServer is set, but this application has no HTTP server (NestFactory.createApplicationContext): the REST API under /${this.shape.rest.prefix} is not served. Create the application with NestFactory.create() and an HTTP adapter (@nestjs/platform-express), or leave startRestServer out.`,
+      );
+    }
+    if (!consuming) return;
+    // Checked a moment later: createApplicationContext() has started Cogman before the line
+    // after it can call enableShutdownHooks().
+    setTimeout(() => {
+      if (this.closing || SHUTDOWN_SIGNALS.some((signal) => process.listenerCount(signal) > 0)) {
+        return;
+      }
+      this.logger.warn(
+        'This worker does not stop on SIGTERM or SIGINT: call app.enableShutdownHooks() so that a deploy lets running tasks finish (shutdownTimeout) and hands the others back, instead of killing them mid-task.',
+      );
+    }, SHUTDOWN_HOOKS_CHECK_DELAY).unref();
   }
 
   private describe(): string {

@@ -10,6 +10,7 @@ export type {
   CogmanServices,
   CogmanTaskWorkers,
 } from './inspector/cogman.inspector';
+export { CogmanErrorFilter } from './rest/rest-exception.filter';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
@@ -31,6 +32,7 @@ export {
   ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,
+  ClientNotStartedError,
   CogmanError,
   DependencyMissingError,
   OfflineBufferFullError,

@@ -60,6 +60,7 @@ describe('CogmanClient', () => {
         {
           provide: TASK_BROKER,
           useValue: {
+            started: true,
             get connected() {
               return broker.connected;
             },

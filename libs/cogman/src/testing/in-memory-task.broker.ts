@@ -70,6 +70,12 @@ export class InMemoryTaskBroker implements TaskBroker {
     return Promise.resolve();
   }
 
+  readonly started = true;
+
+  untilStarted(): Promise<void> {
+    return Promise.resolve();
+  }
+
   handBack(
     msg: ConsumeMessage,
     queue: string,
