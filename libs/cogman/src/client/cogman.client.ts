@@ -28,6 +28,7 @@ import {
   nextAttempt,
   isFinished,
   retryTaskId,
+  type BuildTaskLimits,
   type BuiltTask,
   type SendTaskOptions,
   type TaskRecord,
@@ -37,10 +38,13 @@ import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { WorkerDirectory } from '../worker/worker-directory';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
+  private readonly limits: BuildTaskLimits;
+
   constructor(
     private readonly dispatcher: TaskDispatcher,
     private readonly log: TaskLog,
@@ -51,7 +55,12 @@ export class CogmanClient {
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
     @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
-  ) {}
+    @Optional()
+    @Inject(RESOLVED_OPTIONS)
+    options: ResolvedCogmanOptions | null = null,
+  ) {
+    this.limits = { maxPayloadSize: options?.maxPayloadSize };
+  }
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
@@ -60,7 +69,7 @@ export class CogmanClient {
    * before anything is written.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const built = buildTask(options, new Date(this.clock.now()));
+    const built = buildTask(options, new Date(this.clock.now()), this.limits);
     return sentRecord(built, options.payload as P, await this.send(built));
   }
 
@@ -74,7 +83,7 @@ export class CogmanClient {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
-        return buildTask(options, new Date(this.clock.now()));
+        return buildTask(options, new Date(this.clock.now()), this.limits);
       } catch (error) {
         if (!(error instanceof TaskInvalidError)) throw error;
         throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {

@@ -13,6 +13,12 @@ export interface CogmanModuleOptions {
   connectionTimeout?: number;
   /** How long `sendTask` waits for the broker to confirm a message. Default 5 seconds. */
   requestTimeout?: number;
+  /**
+   * Most bytes of a task's payload, as sent (JSON text or a Buffer); `sendTask` refuses a larger
+   * one with `TaskInvalidError`. Default 10 MiB: below RabbitMQ 4's default `max_message_size`
+   * (16 MiB) and what one MongoDB document holds (16 MiB, with a Buffer's payload in base64).
+   */
+  maxPayloadSize?: number;
   /** How long a task record lives in Redis after its last change. Default 7 days. */
   redisTtl?: number;
   /** How long a task document lives in MongoDB. Default 30 days. */

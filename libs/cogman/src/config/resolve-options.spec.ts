@@ -27,6 +27,7 @@ describe('resolveCogmanOptions', () => {
       mongoUri: undefined,
       connectionTimeout: 600_000,
       requestTimeout: 5_000,
+      maxPayloadSize: 10_485_760,
       redisTtl: 604_800_000,
       mongoTtl: 2_592_000_000,
       queueType: 'classic',
@@ -48,7 +49,7 @@ describe('resolveCogmanOptions', () => {
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(21);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(22);
   });
 
   it("takes a cluster's node URIs as a list", () => {
@@ -127,6 +128,8 @@ describe('resolveCogmanOptions', () => {
     ['archiveBufferSize', { ...base, archiveBufferSize: 0 }, 'from 1 to 10000000'],
     ['archiveBufferSize', { ...base, archiveBufferSize: 2.5 }, 'expected an integer'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
+    ['requestTimout', { ...base, requestTimout: 10 }, '(did you mean "requestTimeout"?)'],
+    ['maxPayloadSize', { ...base, maxPayloadSize: 0 }, 'from 1 to 536870912'],
     ['restApiKey', { ...base, restApiKey: 'short' }, '16 to 512 printable'],
     ['restApiKey', { ...base, restApiKey: 'with a space in the key' }, 'printable ASCII'],
     ['restApiKey', { ...base, restApiKey: 1234567890123456 }, 'printable ASCII'],

@@ -1,4 +1,5 @@
 import { OptionsInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import { type CogmanModuleOptions, type ResolvedCogmanOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
@@ -42,7 +43,11 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       );
     }
     if (!KNOWN_OPTIONS.has(key)) {
-      throw new OptionsInvalidError(key, describe(raw[key]), 'is not a Cogman option');
+      throw new OptionsInvalidError(
+        key,
+        describe(raw[key]),
+        `is not a Cogman option${didYouMean(key, KNOWN_OPTIONS)}`,
+      );
     }
   }
   const pick = <K extends keyof typeof COGMAN_DEFAULTS>(key: K) =>
@@ -54,6 +59,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     mongoUri: uri(raw, 'mongoUri', false),
     connectionTimeout: positiveInteger('connectionTimeout', pick('connectionTimeout'), MAX_TIMEOUT),
     requestTimeout: positiveInteger('requestTimeout', pick('requestTimeout'), MAX_TIMEOUT),
+    // RabbitMQ takes messages of up to 512 MiB when its max_message_size is raised that far.
+    maxPayloadSize: positiveInteger('maxPayloadSize', pick('maxPayloadSize'), 512 * 1024 * 1024),
     redisTtl: positiveInteger('redisTtl', pick('redisTtl')),
     mongoTtl: positiveInteger('mongoTtl', pick('mongoTtl')),
     queueType: oneOf('queueType', pick('queueType'), ['classic', 'quorum'] as const),

@@ -9,6 +9,13 @@ export interface TaskHandlerOptions {
   backoff?: BackoffPolicy | BackoffFunction;
   /** Milliseconds an attempt may run. Default the module's `taskTimeout`. */
   timeout?: number;
+  /**
+   * What `handle` receives: `'auto'` (the default) gives a payload sent as JSON parsed and any
+   * other as a Buffer; `'json'` parses every payload as JSON, so that the bytes of a producer that
+   * sends no content type (the Go library) arrive as a Node producer's do. A payload that does not
+   * parse is dead-lettered, reason `undecodable_payload`.
+   */
+  payload?: 'auto' | 'json';
 }
 
 /** What `@TaskHandler` stores on the class. */

@@ -1,10 +1,31 @@
 import { TaskInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
 import { newTaskId } from './task-id';
 import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
 import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
+
+/** The keys of `SendTaskOptions`: any other is refused (a typo would otherwise pass unseen). */
+const TASK_OPTIONS: ReadonlySet<string> = new Set([
+  'name',
+  'payload',
+  'priority',
+  'retry',
+  'backoff',
+  'timeout',
+  'delay',
+  'runAt',
+  'primaryKey',
+  'headers',
+] satisfies (keyof SendTaskOptions)[]);
+
+/** How `buildTask` checks a task beside its own fields. */
+export interface BuildTaskLimits {
+  /** Most bytes of an encoded payload (the module's `maxPayloadSize`). */
+  maxPayloadSize?: number;
+}
 
 /** A task to send: valid, with its id, and when it is due (undefined: now). */
 export interface BuiltTask {
@@ -13,9 +34,18 @@ export interface BuiltTask {
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask {
+export function buildTask(
+  options: SendTaskOptions,
+  now = new Date(),
+  { maxPayloadSize }: BuildTaskLimits = {},
+): BuiltTask {
   if (typeof options !== 'object' || options === null) {
     throw new TaskInvalidError('options', 'must be an object');
+  }
+  for (const key in options) {
+    if (!TASK_OPTIONS.has(key)) {
+      throw new TaskInvalidError(key, `is not a task option${didYouMean(key, TASK_OPTIONS)}`);
+    }
   }
   const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
   if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
@@ -45,6 +75,12 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
   }
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
+  if (maxPayloadSize !== undefined && payload.body.length > maxPayloadSize) {
+    throw new TaskInvalidError(
+      'payload',
+      `is ${payload.body.length} bytes encoded, more than maxPayloadSize (${maxPayloadSize} bytes)`,
+    );
+  }
   const taskId = newTaskId();
   const task: TaskEnvelope = {
     taskId,

@@ -2,6 +2,15 @@ import { Injectable } from '@nestjs/common';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerDuplicateError, TaskHandlerInvalidError } from '../errors';
 import { settingsProblem, type CogmanTaskHandler, type TaskInfo } from '../task';
+import { didYouMean } from '../util/nearest-name';
+
+/** The keys of `TaskHandlerOptions`: any other is refused (a typo would otherwise pass unseen). */
+const HANDLER_OPTIONS: ReadonlySet<string> = new Set([
+  'retry',
+  'backoff',
+  'timeout',
+  'payload',
+] satisfies (keyof TaskHandlerOptions)[]);
 
 /** A handler as the worker runs it: how to get the instance for one task. */
 export interface RegisteredTaskHandler {
@@ -23,7 +32,25 @@ export class TaskHandlerRegistry {
     if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
       throw new TaskHandlerInvalidError(String(name), 'a task name is 1 to 255 bytes of text');
     }
-    const problem = settingsProblem(handler.options, { backoffFunction: true });
+    const { options } = handler;
+    if (typeof options !== 'object' || options === null) {
+      throw new TaskHandlerInvalidError(name, 'its options must be an object');
+    }
+    for (const key of Object.keys(options)) {
+      if (!HANDLER_OPTIONS.has(key)) {
+        throw new TaskHandlerInvalidError(
+          name,
+          `"${key}" is not a handler option${didYouMean(key, HANDLER_OPTIONS)}`,
+        );
+      }
+    }
+    if (options.payload !== undefined && options.payload !== 'auto' && options.payload !== 'json') {
+      throw new TaskHandlerInvalidError(
+        name,
+        `payload must be "auto" or "json", not ${JSON.stringify(options.payload)}`,
+      );
+    }
+    const problem = settingsProblem(options, { backoffFunction: true });
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
     const existing = this.handlers.get(name);
     if (existing) throw new TaskHandlerDuplicateError(name, existing.source, handler.source);

@@ -430,6 +430,25 @@ describe('TaskExecutor', () => {
     expect(deadLetters).toEqual([]);
   });
 
+  it("parses a Go producer's bytes for a handler that takes JSON, and dead-letters bytes that are not", async () => {
+    const seen: unknown[] = [];
+    register('go-json', (payload) => void seen.push(payload), { payload: 'json' });
+    const task = buildTask({ name: 'go-json', payload: Buffer.from('{"order":7}') }).task;
+    await expect(executor.execute(delivery(task, { foreign: true }))).resolves.toBe('ack');
+    // As a Node producer sends it, too.
+    await executor.execute(delivery(buildTask({ name: 'go-json', payload: { order: 8 } }).task));
+    expect(seen).toEqual([{ order: 7 }, { order: 8 }]);
+
+    const bad = buildTask({ name: 'go-json', payload: Buffer.from('not json') }).task;
+    await executor.execute(delivery(bad, { foreign: true }));
+    expect(deadLetters).toEqual([
+      {
+        reason: 'undecodable_payload',
+        detail: expect.stringContaining('not valid JSON') as string,
+      },
+    ]);
+  });
+
   it('dead-letters a message without TaskName or task id, and one whose JSON does not parse', async () => {
     register('known', () => {});
     const base = delivery(buildTask({ name: 'known' }).task);

@@ -223,7 +223,10 @@ export class TaskExecutor {
     if (!handler) return { unhandled: task };
     let payload: unknown;
     try {
-      payload = decodePayload(task.payload);
+      payload =
+        handler.options.payload === 'json'
+          ? JSON.parse(task.payload.body.toString('utf8'))
+          : decodePayload(task.payload);
     } catch (error) {
       const detail = `the payload is not valid JSON: ${errorText(error)}`;
       return {
