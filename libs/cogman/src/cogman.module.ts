@@ -20,6 +20,7 @@ import {
   COGMAN_MODULE_OPTIONS,
   COGMAN_OPTIONS_TYPE,
   CogmanConfigurableModule,
+  type CogmanModuleAsyncOptions,
 } from './cogman.module-definition';
 import {
   resolveCogmanOptions,
@@ -80,8 +81,16 @@ export class CogmanModule extends CogmanConfigurableModule {
     return CogmanModule.assemble(super.forRoot(options));
   }
 
-  static forRootAsync(options: typeof COGMAN_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return CogmanModule.assemble(super.forRootAsync(options));
+  /**
+   * Options from a factory (`useFactory` with `inject`, `useClass` or `useExisting`), e.g. from
+   * `ConfigService`; the factory's result is type-checked against `CogmanModuleOptions`.
+   */
+  static forRootAsync<R extends CogmanModuleOptions = CogmanModuleOptions>(
+    options: CogmanModuleAsyncOptions<R>,
+  ): DynamicModule {
+    return CogmanModule.assemble(
+      super.forRootAsync(options as unknown as typeof COGMAN_ASYNC_OPTIONS_TYPE),
+    );
   }
 
   private static assemble(definition: DynamicModule): DynamicModule {

@@ -1,5 +1,9 @@
 export { CogmanModule } from './cogman.module';
-export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
+export type {
+  CheckedCogmanOptions,
+  CogmanModuleAsyncOptions,
+  CogmanOptionsFactory,
+} from './cogman.module-definition';
 export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
@@ -58,7 +62,11 @@ export type {
   BackoffFunction,
   BackoffPolicy,
   CogmanTaskHandler,
+  CogmanTaskMap,
   SendTaskOptions,
+  TaskName,
+  TaskPayloadOf,
+  TypedSendTaskOptions,
   TaskContext,
   TaskHandlerFunction,
   TaskInfo,

@@ -30,7 +30,9 @@ import {
   retryTaskId,
   type BuildTaskLimits,
   type BuiltTask,
-  type SendTaskOptions,
+  type TaskName,
+  type TaskPayloadOf,
+  type TypedSendTaskOptions,
   type TaskRecord,
   type TaskStatus,
 } from '../task';
@@ -68,9 +70,11 @@ export class CogmanClient {
    * `scheduled` and published when due. An invalid task is rejected with `TaskInvalidError`
    * before anything is written.
    */
-  async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
+  async sendTask<P = unknown, N extends TaskName = TaskName>(
+    options: TypedSendTaskOptions<N, P>,
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>> {
     const built = buildTask(options, new Date(this.clock.now()), this.limits);
-    return sentRecord(built, options.payload as P, await this.send(built));
+    return sentRecord(built, options.payload as TaskPayloadOf<N, P>, await this.send(built));
   }
 
   /**
@@ -79,7 +83,9 @@ export class CogmanClient {
    * before anything is sent. If some cannot be published, the call rejects with
    * `TasksNotSentError`, which lists them and holds the records of those that were sent.
    */
-  async sendTasks<P = unknown>(tasks: SendTaskOptions<P>[]): Promise<TaskRecord<P>[]> {
+  async sendTasks<P = unknown, N extends TaskName = TaskName>(
+    tasks: TypedSendTaskOptions<N, P>[],
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>[]> {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
@@ -94,14 +100,14 @@ export class CogmanClient {
     const results = await Promise.allSettled(built.map((task) => this.send(task)));
     const records = results.map((result, i) =>
       result.status === 'fulfilled'
-        ? sentRecord(built[i], tasks[i].payload as P, result.value)
+        ? sentRecord(built[i], tasks[i].payload as TaskPayloadOf<N, P>, result.value)
         : undefined,
     );
     const failures = results.flatMap((result, index) =>
       result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
     );
     if (failures.length > 0) throw new TasksNotSentError(failures, records);
-    return records as TaskRecord<P>[];
+    return records as TaskRecord<TaskPayloadOf<N, P>>[];
   }
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */

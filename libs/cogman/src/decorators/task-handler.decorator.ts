@@ -1,5 +1,11 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { BackoffFunction, BackoffPolicy } from '../task';
+import type {
+  BackoffFunction,
+  BackoffPolicy,
+  CogmanTaskHandler,
+  TaskName,
+  TaskPayloadOf,
+} from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
 export interface TaskHandlerOptions {
@@ -29,7 +35,14 @@ export const TaskHandlerMarker = DiscoveryService.createDecorator<TaskHandlerMet
 /**
  * Marks a provider as the handler of the task `name`. The class implements `CogmanTaskHandler`;
  * its `handle(payload, ctx)` runs once per task. Request-scoped dependencies are resolved per task.
+ * When `CogmanTaskMap` declares task names, `name` must be one of them and `handle`'s payload
+ * parameter must take the payload declared for it (a compile error otherwise).
  */
-export function TaskHandler(name: string, options: TaskHandlerOptions = {}): ClassDecorator {
+export function TaskHandler<N extends TaskName>(
+  name: N,
+  options: TaskHandlerOptions = {},
+): <C extends abstract new (...args: never[]) => CogmanTaskHandler<TaskPayloadOf<N>>>(
+  target: C,
+) => void {
   return TaskHandlerMarker({ ...options, name });
 }

@@ -18,6 +18,7 @@ class OtherEmailHandler {
   handle() {}
 }
 
+// @ts-expect-error -- refused at compile time too; this spec checks the boot refuses it
 @TaskHandler('report')
 class NoHandleMethod {}
 
