@@ -1,4 +1,5 @@
 import { OptionsInvalidError } from '../errors';
+import { DEFAULT_MODULE_EXTRAS, resolveModuleExtras } from './module-extras';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import type { CogmanModuleOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
@@ -180,5 +181,19 @@ describe('redactUri', () => {
     ['not a uri', 'not a uri'],
   ])('%s -> %s', (uri, expected) => {
     expect(redactUri(uri)).toBe(expected);
+  });
+});
+
+describe('resolveModuleExtras', () => {
+  it('refuses a REST option it does not know, naming the one a typo stands for', () => {
+    const extras = { ...DEFAULT_MODULE_EXTRAS, rest: { prefx: 'admin' } };
+    expect(() => resolveModuleExtras(extras as never)).toThrow(
+      'Invalid Cogman option "rest.prefx" (given): is not a REST option (did you mean "prefix"?)',
+    );
+    expect(
+      resolveModuleExtras({ ...DEFAULT_MODULE_EXTRAS, rest: { prefix: 'admin' } }),
+    ).toMatchObject({
+      rest: { prefix: 'admin' },
+    });
   });
 });
