@@ -67,7 +67,10 @@ const connections: Provider[] = [
     provide: CONSUMER_CONNECTION,
     inject: [RESOLVED_OPTIONS],
     useFactory: (options: ResolvedCogmanOptions) =>
-      options.startWorker ? new BrokerConnection('cogman-consumer', options) : null,
+      // The publisher's connection says what boot waits for; this one would repeat it.
+      options.startWorker
+        ? new BrokerConnection('cogman-consumer', options, { reportsWaiting: false })
+        : null,
   },
 ];
 

@@ -24,9 +24,14 @@ export class BrokerConnection {
   private readonly closed = new AbortController();
   private closing?: Promise<void>;
 
+  /**
+   * `reportsWaiting: false` keeps the first connection's attempts at debug level: a process's
+   * second connection (the consumer's) to the same broker would only repeat the first's lines.
+   */
   constructor(
     readonly name: string,
     private readonly options: ResolvedCogmanOptions,
+    private readonly reporting: { reportsWaiting?: boolean } = {},
   ) {
     this.amqp = new AmqpConnection({
       name,
@@ -191,11 +196,12 @@ export class BrokerConnection {
       // Before a first connection, the boot is waiting: say for what, why and how long.
       if (refusal(err, this.options.amqpUri) !== undefined) return; // connect() fails at once
       const left = Math.max(0, this.options.connectionTimeout - (Date.now() - startedAt));
-      logger.warn(
+      const line =
         failures === 1
           ? `Waiting for RabbitMQ at ${uri}: could not connect (${reason}); retrying for up to ${seconds(left)} (connectionTimeout), ${next}`
-          : `Could not connect to RabbitMQ at ${uri} (attempt ${failures}: ${reason}); ${next}, giving up in ${seconds(left)}`,
-      );
+          : `Could not connect to RabbitMQ at ${uri} (attempt ${failures}: ${reason}); ${next}, giving up in ${seconds(left)}`;
+      if (this.reporting.reportsWaiting === false) logger.debug(line);
+      else logger.warn(line);
     });
     // Each connection's frames of one tick leave together (see batchSocketWrites).
     const batch = (connection: unknown) => {
@@ -205,7 +211,7 @@ export class BrokerConnection {
     batch(manager.connection);
     manager.on('connect', ({ connection }: { connection: unknown }) => batch(connection));
     manager.on('connect', () => {
-      if (!connected && failures > 0) {
+      if (!connected && failures > 0 && this.reporting.reportsWaiting !== false) {
         logger.log(`Connected to RabbitMQ at ${uri} after ${seconds(Date.now() - startedAt)}`);
       }
       connected = true;
