@@ -303,6 +303,7 @@ describe('REST API', () => {
           { name: names.deadLetter, kind: 'dead-letter', ready: 0, unacked: 0, consumers: 0 },
         ],
         workers: 0,
+        tasks: [],
         reportInterval: expect.any(Number),
         paused: [],
       });

@@ -1,6 +1,7 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { CogmanMetrics } from './metrics/cogman.metrics';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
+import { WorkerDirectory } from './worker/worker-directory';
 import { DiscoveryModule } from '@nestjs/core';
 import { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
@@ -19,6 +20,7 @@ import {
   COGMAN_MODULE_OPTIONS,
   COGMAN_OPTIONS_TYPE,
   CogmanConfigurableModule,
+  type CogmanModuleAsyncOptions,
 } from './cogman.module-definition';
 import {
   resolveCogmanOptions,
@@ -72,7 +74,10 @@ const connections: Provider[] = [
     provide: CONSUMER_CONNECTION,
     inject: [RESOLVED_OPTIONS],
     useFactory: (options: ResolvedCogmanOptions) =>
-      options.startWorker ? new BrokerConnection('cogman-consumer', options) : null,
+      // The publisher's connection says what boot waits for; this one would repeat it.
+      options.startWorker
+        ? new BrokerConnection('cogman-consumer', options, { reportsWaiting: false })
+        : null,
   },
 ];
 
@@ -86,8 +91,16 @@ export class CogmanModule extends CogmanConfigurableModule {
     return CogmanModule.assemble(super.forRoot(options));
   }
 
-  static forRootAsync(options: typeof COGMAN_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return CogmanModule.assemble(super.forRootAsync(options));
+  /**
+   * Options from a factory (`useFactory` with `inject`, `useClass` or `useExisting`), e.g. from
+   * `ConfigService`; the factory's result is type-checked against `CogmanModuleOptions`.
+   */
+  static forRootAsync<R extends CogmanModuleOptions = CogmanModuleOptions>(
+    options: CogmanModuleAsyncOptions<R>,
+  ): DynamicModule {
+    return CogmanModule.assemble(
+      super.forRootAsync(options as unknown as typeof COGMAN_ASYNC_OPTIONS_TYPE),
+    );
   }
 
   private static assemble(definition: DynamicModule): DynamicModule {
@@ -113,6 +126,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         AttemptProgress,
         TaskConsumer,
         WorkerStatusReporter,
+        WorkerDirectory,
         metrics,
         TaskScheduler,
         TaskCancellation,

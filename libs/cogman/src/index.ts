@@ -1,5 +1,9 @@
 export { CogmanModule } from './cogman.module';
-export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
+export type {
+  CheckedCogmanOptions,
+  CogmanModuleAsyncOptions,
+  CogmanOptionsFactory,
+} from './cogman.module-definition';
 export type { CogmanDashboardOptions, CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
@@ -8,8 +12,10 @@ export type {
   CogmanQueues,
   CogmanQueueState,
   CogmanServices,
+  CogmanTaskWorkers,
   CogmanWorkerReport,
 } from './inspector/cogman.inspector';
+export { CogmanErrorFilter } from './rest/rest-exception.filter';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
@@ -32,6 +38,7 @@ export {
   ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,
+  ClientNotStartedError,
   CogmanError,
   DependencyMissingError,
   OfflineBufferFullError,
@@ -58,7 +65,11 @@ export type {
   BackoffFunction,
   BackoffPolicy,
   CogmanTaskHandler,
+  CogmanTaskMap,
   SendTaskOptions,
+  TaskName,
+  TaskPayloadOf,
+  TypedSendTaskOptions,
   TaskContext,
   TaskHandlerFunction,
   TaskInfo,

@@ -29,8 +29,12 @@ import {
   nextAttempt,
   isFinished,
   retryTaskId,
+  type BuildTaskLimits,
   type BuiltTask,
   type SendTaskOptions,
+  type TaskName,
+  type TaskPayloadOf,
+  type TypedSendTaskOptions,
   type TaskRecord,
   type TaskPriority,
   type TaskScheduleDefinition,
@@ -42,10 +46,14 @@ import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
 import { UniqueTasks } from './unique-tasks';
 import { TaskSchedules, type CogmanSchedule } from './task-schedules';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { WorkerDirectory } from '../worker/worker-directory';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
+  private readonly limits: BuildTaskLimits;
+
   constructor(
     private readonly dispatcher: TaskDispatcher,
     private readonly log: TaskLog,
@@ -58,7 +66,13 @@ export class CogmanClient {
     @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
     @Optional() @Inject(UniqueTasks) private readonly unique: UniqueTasks | null = null,
     @Optional() @Inject(TaskSchedules) private readonly schedules: TaskSchedules | null = null,
-  ) {}
+    @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
+    @Optional()
+    @Inject(RESOLVED_OPTIONS)
+    options: ResolvedCogmanOptions | null = null,
+  ) {
+    this.limits = { maxPayloadSize: options?.maxPayloadSize };
+  }
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
@@ -67,9 +81,11 @@ export class CogmanClient {
    * before anything is written. A unique task (`unique`, or its handler's) whose key an
    * unfinished task holds is not sent: the answer is that task's record, `deduplicated: true`.
    */
-  async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const built = buildTask(options, new Date(this.clock.now()));
-    return this.sendBuilt(built, options);
+  async sendTask<P = unknown, N extends TaskName = TaskName>(
+    options: TypedSendTaskOptions<N, P>,
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>> {
+    const built = buildTask(options, new Date(this.clock.now()), this.limits);
+    return this.sendBuilt<TaskPayloadOf<N, P>>(built, options);
   }
 
   /**
@@ -78,11 +94,13 @@ export class CogmanClient {
    * before anything is sent. If some cannot be published, the call rejects with
    * `TasksNotSentError`, which lists them and holds the records of those that were sent.
    */
-  async sendTasks<P = unknown>(tasks: SendTaskOptions<P>[]): Promise<TaskRecord<P>[]> {
+  async sendTasks<P = unknown, N extends TaskName = TaskName>(
+    tasks: TypedSendTaskOptions<N, P>[],
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>[]> {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
-        return buildTask(options, new Date(this.clock.now()));
+        return buildTask(options, new Date(this.clock.now()), this.limits);
       } catch (error) {
         if (!(error instanceof TaskInvalidError)) throw error;
         throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {
@@ -91,7 +109,9 @@ export class CogmanClient {
       }
     });
     const results = await Promise.allSettled(
-      built.map((task, i) => this.sendBuilt(task, tasks[i])),
+      built.map((task, i) =>
+        this.sendBuilt<TaskPayloadOf<N, P>>(task, tasks[i] as SendTaskOptions<TaskPayloadOf<N, P>>),
+      ),
     );
     const records = results.map((result) =>
       result.status === 'fulfilled' ? result.value : undefined,
@@ -100,7 +120,7 @@ export class CogmanClient {
       result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
     );
     if (failures.length > 0) throw new TasksNotSentError(failures, records);
-    return records as TaskRecord<P>[];
+    return records as TaskRecord<TaskPayloadOf<N, P>>[];
   }
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */
@@ -356,6 +376,7 @@ export class CogmanClient {
     { task, runAt }: BuiltTask,
     { recordFirst = false }: { recordFirst?: boolean } = {},
   ): Promise<TaskStatus> {
+    this.directory?.checkServed(task.name);
     let status: TaskStatus;
     if (runAt) status = await this.dispatcher.schedule(task, runAt);
     else if (!recordFirst) status = await this.dispatcher.dispatch(task);

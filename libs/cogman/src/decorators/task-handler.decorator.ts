@@ -4,6 +4,9 @@ import type {
   BackoffPolicy,
   TaskHandlerSchedule,
   UniqueTaskOptions,
+  CogmanTaskHandler,
+  TaskName,
+  TaskPayloadOf,
 } from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
@@ -24,6 +27,13 @@ export interface TaskHandlerOptions {
    * replaced when it changes, removed when it is no longer declared. Its id defaults to the name.
    */
   schedule?: TaskHandlerSchedule;
+  /**
+   * What `handle` receives: `'auto'` (the default) gives a payload sent as JSON parsed and any
+   * other as a Buffer; `'json'` parses every payload as JSON, so that the bytes of a producer that
+   * sends no content type (the Go library) arrive as a Node producer's do. A payload that does not
+   * parse is dead-lettered, reason `undecodable_payload`.
+   */
+  payload?: 'auto' | 'json';
 }
 
 /** What `@TaskHandler` stores on the class. */
@@ -37,7 +47,14 @@ export const TaskHandlerMarker = DiscoveryService.createDecorator<TaskHandlerMet
 /**
  * Marks a provider as the handler of the task `name`. The class implements `CogmanTaskHandler`;
  * its `handle(payload, ctx)` runs once per task. Request-scoped dependencies are resolved per task.
+ * When `CogmanTaskMap` declares task names, `name` must be one of them and `handle`'s payload
+ * parameter must take the payload declared for it (a compile error otherwise).
  */
-export function TaskHandler(name: string, options: TaskHandlerOptions = {}): ClassDecorator {
+export function TaskHandler<N extends TaskName>(
+  name: N,
+  options: TaskHandlerOptions = {},
+): <C extends abstract new (...args: never[]) => CogmanTaskHandler<TaskPayloadOf<N>>>(
+  target: C,
+) => void {
   return TaskHandlerMarker({ ...options, name });
 }

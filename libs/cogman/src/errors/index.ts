@@ -6,6 +6,7 @@ export { ArchiveRecordRefusedError } from './archive-record-refused.error';
 export { ArchiveUnavailableError } from './archive-unavailable.error';
 export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
+export { ClientNotStartedError } from './client-not-started.error';
 export { OfflineBufferFullError } from './offline-buffer-full.error';
 export { OptionsInvalidError } from './options-invalid.error';
 export { ScheduleNotFoundError } from './schedule-not-found.error';

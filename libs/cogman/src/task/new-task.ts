@@ -1,4 +1,5 @@
 import { TaskInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
 import { newTaskId } from './task-id';
 import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
@@ -7,6 +8,27 @@ import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
 
+/** The keys of `SendTaskOptions`: any other is refused (a typo would otherwise pass unseen). */
+const TASK_OPTIONS: ReadonlySet<string> = new Set([
+  'name',
+  'payload',
+  'priority',
+  'retry',
+  'backoff',
+  'timeout',
+  'delay',
+  'runAt',
+  'primaryKey',
+  'headers',
+  'unique',
+] satisfies (keyof SendTaskOptions)[]);
+
+/** How `buildTask` checks a task beside its own fields. */
+export interface BuildTaskLimits {
+  /** Most bytes of an encoded payload (the module's `maxPayloadSize`). */
+  maxPayloadSize?: number;
+}
+
 /** A task to send: valid, with its id, and when it is due (undefined: now). */
 export interface BuiltTask {
   task: TaskEnvelope;
@@ -14,9 +36,18 @@ export interface BuiltTask {
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask {
+export function buildTask(
+  options: SendTaskOptions,
+  now = new Date(),
+  { maxPayloadSize }: BuildTaskLimits = {},
+): BuiltTask {
   if (typeof options !== 'object' || options === null) {
     throw new TaskInvalidError('options', 'must be an object');
+  }
+  for (const key in options) {
+    if (!TASK_OPTIONS.has(key)) {
+      throw new TaskInvalidError(key, `is not a task option${didYouMean(key, TASK_OPTIONS)}`);
+    }
   }
   const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
   if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
@@ -48,6 +79,12 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
   if (unique) throw new TaskInvalidError(...unique);
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
+  if (maxPayloadSize !== undefined && payload.body.length > maxPayloadSize) {
+    throw new TaskInvalidError(
+      'payload',
+      `is ${payload.body.length} bytes encoded, more than maxPayloadSize (${maxPayloadSize} bytes)`,
+    );
+  }
   const taskId = newTaskId();
   const task: TaskEnvelope = {
     taskId,

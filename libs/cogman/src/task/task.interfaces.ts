@@ -63,6 +63,46 @@ export interface SendTaskOptions<P = unknown> {
   unique?: UniqueTaskOptions | boolean;
 }
 
+/**
+ * Task names and the payload each takes, for an application to declare (declaration merging), so
+ * that `sendTask` and `@TaskHandler` are checked at compile time:
+ *
+ * ```ts
+ * declare module '@cogman/nestjs' {
+ *   interface CogmanTaskMap {
+ *     email: { to: string; subject: string };
+ *     resize: Buffer;
+ *   }
+ * }
+ * ```
+ *
+ * Once it names a task, a name it lacks is a type error. Empty as Cogman ships it: any name, any
+ * payload.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by applications
+export interface CogmanTaskMap {}
+
+/** The names `CogmanTaskMap` declares; any string while it declares none. */
+export type TaskName = [keyof CogmanTaskMap] extends [never]
+  ? string
+  : Extract<keyof CogmanTaskMap, string>;
+
+/** The payload `CogmanTaskMap` declares for task `N`; `P` for a name it does not declare. */
+export type TaskPayloadOf<N extends string, P = unknown> = N extends keyof CogmanTaskMap
+  ? CogmanTaskMap[N]
+  : P;
+
+/** `SendTaskOptions` whose payload is checked against `CogmanTaskMap` for its name. */
+export type TypedSendTaskOptions<N extends string, P = unknown> = Omit<
+  SendTaskOptions<P>,
+  'name' | 'payload'
+> & {
+  /** Name of the task; a worker must have a handler for it. */
+  name: N;
+  /** Any JSON value, or a Buffer; the one `CogmanTaskMap` declares for the name, when it does. */
+  payload?: TaskPayloadOf<N, P>;
+};
+
 /** What identifies one attempt of a task; the same on every status change. */
 export interface TaskInfo {
   taskId: string;

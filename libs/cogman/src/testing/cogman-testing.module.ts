@@ -73,6 +73,8 @@ export class CogmanTestingModule {
         useValue: resolveCogmanOptions({
           amqpUri: 'amqp://cogman-testing',
           redisUri: 'redis://cogman-testing',
+          // One worker, the application's: a task it has no handler for is dead-lettered at once.
+          unknownTaskGracePeriod: 0,
           ...cogman,
         }),
       },

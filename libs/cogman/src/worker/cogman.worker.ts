@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { TaskConsumer } from './task.consumer';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerInvalidError } from '../errors';
-import type { CogmanTaskHandler, TaskHandlerFunction } from '../task';
+import type { CogmanTaskHandler, TaskHandlerFunction, TaskName, TaskPayloadOf } from '../task';
 import { TaskHandlerRegistry } from './task-handler.registry';
 
 /** The worker of this process: register handlers in code, see what it runs. */
@@ -15,11 +15,12 @@ export class CogmanWorker {
 
   /**
    * Registers the handler of a task without a decorator (like the Go `server.Register`).
-   * Register before the application starts (in `onModuleInit`), so no task arrives first.
+   * Register before the application starts (in `onModuleInit`), so no task arrives first. When
+   * `CogmanTaskMap` declares task names, `name` is one of them and the handler takes its payload.
    */
-  register<P = unknown>(
-    name: string,
-    handler: CogmanTaskHandler<P> | TaskHandlerFunction<P>,
+  register<P = unknown, N extends TaskName = TaskName>(
+    name: N,
+    handler: CogmanTaskHandler<TaskPayloadOf<N, P>> | TaskHandlerFunction<TaskPayloadOf<N, P>>,
     options: TaskHandlerOptions = {},
   ): void {
     const instance: CogmanTaskHandler | undefined =

@@ -9,6 +9,17 @@ import {
   type TaskInfo,
 } from '../task';
 import { TaskInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
+
+/** The keys of `TaskHandlerOptions`: any other is refused (a typo would otherwise pass unseen). */
+const HANDLER_OPTIONS: ReadonlySet<string> = new Set([
+  'retry',
+  'backoff',
+  'timeout',
+  'payload',
+  'unique',
+  'schedule',
+] satisfies (keyof TaskHandlerOptions)[]);
 
 /** A handler as the worker runs it: how to get the instance for one task. */
 export interface RegisteredTaskHandler {
@@ -30,9 +41,26 @@ export class TaskHandlerRegistry {
     if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
       throw new TaskHandlerInvalidError(String(name), 'a task name is 1 to 255 bytes of text');
     }
+    const { options } = handler;
+    if (typeof options !== 'object' || options === null) {
+      throw new TaskHandlerInvalidError(name, 'its options must be an object');
+    }
+    for (const key of Object.keys(options)) {
+      if (!HANDLER_OPTIONS.has(key)) {
+        throw new TaskHandlerInvalidError(
+          name,
+          `"${key}" is not a handler option${didYouMean(key, HANDLER_OPTIONS)}`,
+        );
+      }
+    }
+    if (options.payload !== undefined && options.payload !== 'auto' && options.payload !== 'json') {
+      throw new TaskHandlerInvalidError(
+        name,
+        `payload must be "auto" or "json", not ${JSON.stringify(options.payload)}`,
+      );
+    }
     const problem =
-      settingsProblem(handler.options, { backoffFunction: true }) ??
-      uniqueProblem(handler.options.unique);
+      settingsProblem(options, { backoffFunction: true }) ?? uniqueProblem(options.unique);
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
     const { schedule } = handler.options;
     if (schedule !== undefined) {

@@ -32,6 +32,20 @@ import { AttemptProgress } from './attempt-progress';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
+import { WorkerDirectory } from './worker-directory';
+
+/** Headers of a task handed back by workers that have no handler for it. */
+export const UNHANDLED_HEADERS = {
+  /** Times it was handed back so far. */
+  handBacks: 'x-cogman-hand-backs',
+  /** When a worker without its handler first received it (ms since the epoch). */
+  since: 'x-cogman-unhandled-since',
+} as const;
+
+/** Pause before the first hand-back of a task without a handler here; it doubles each time. */
+export const UNHANDLED_FIRST_DELAY = 250;
+/** Longest pause between two hand-backs of a task without a handler here. */
+export const UNHANDLED_MAX_DELAY = 5000;
 
 /** One message handed to the worker. */
 export interface Delivery {
@@ -81,6 +95,11 @@ export type TaskOutcome =
       taskId?: string;
       task?: TaskEnvelope;
     }
+  /**
+   * No handler here: it goes back to its queue (after `wait` ms, with `headers` counting the
+   * hand-backs) for a worker that has one.
+   */
+  | { kind: 'unhandled'; wait: number; headers: Record<string, number> }
   /** The attempt had finished already (cancelled, or a redelivery of one whose ack was lost). */
   | { kind: 'skipped'; previous: TaskStatus }
   | { kind: 'success'; duration: number }
@@ -115,10 +134,12 @@ export class TaskExecutor {
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
-    const attempt = this.decode(delivery);
+    const decoded = this.decode(delivery);
+    const attempt = 'handler' in decoded ? decoded : await this.unhandled(delivery, decoded);
     if ('kind' in attempt) return this.settle(delivery, attempt);
     const { task, foreign, settings } = attempt;
     // One signal for the handler: shutdown, this attempt's timeout, or a cancellation, which
@@ -187,8 +208,8 @@ export class TaskExecutor {
     return undefined;
   }
 
-  /** The attempt a delivery carries, or why it cannot be run here. */
-  private decode(delivery: Delivery): Attempt | TaskOutcome {
+  /** The attempt a delivery carries, why it cannot be run, or the task when no handler is here. */
+  private decode(delivery: Delivery): Attempt | TaskOutcome | { unhandled: TaskEnvelope } {
     const decoded = fromDelivery(delivery.msg, delivery.priority);
     if (!decoded.ok) {
       const { reason, detail, taskId } = decoded;
@@ -196,13 +217,13 @@ export class TaskExecutor {
     }
     const { task, foreign } = decoded;
     const handler = this.registry.get(task.name);
-    if (!handler) {
-      const detail = `no handler for task "${task.name}" in this worker`;
-      return { kind: 'dead-letter', reason: 'unknown_task', detail, taskId: task.taskId, task };
-    }
+    if (!handler) return { unhandled: task };
     let payload: unknown;
     try {
-      payload = decodePayload(task.payload);
+      payload =
+        handler.options.payload === 'json'
+          ? JSON.parse(task.payload.body.toString('utf8'))
+          : decodePayload(task.payload);
     } catch (error) {
       const detail = `the payload is not valid JSON: ${errorText(error)}`;
       return {
@@ -219,6 +240,56 @@ export class TaskExecutor {
       backoff: task.backoff ?? handler.options.backoff ?? DEFAULT_BACKOFF,
     };
     return { task, foreign, handler, payload, settings };
+  }
+
+  /**
+   * A task whose handler this worker lacks (a worker of an older version in a rolling deploy, say)
+   * goes back to its queue for one that has it, within `unknownTaskGracePeriod` of the first
+   * worker that could not run it; past that, it is dead-lettered, saying whether a live worker
+   * has its handler.
+   */
+  private async unhandled(
+    delivery: Delivery,
+    decoded: TaskOutcome | { unhandled: TaskEnvelope },
+  ): Promise<TaskOutcome> {
+    if (!('unhandled' in decoded)) return decoded;
+    const task = decoded.unhandled;
+    const headers: Record<string, unknown> = delivery.msg.properties.headers ?? {};
+    const now = this.clock.now();
+    const handBacks = counter(headers[UNHANDLED_HEADERS.handBacks]) ?? 0;
+    const since = counter(headers[UNHANDLED_HEADERS.since]) ?? now;
+    const grace = this.options.unknownTaskGracePeriod;
+    if (now - since < grace) {
+      return {
+        kind: 'unhandled',
+        wait: Math.min(UNHANDLED_FIRST_DELAY * 2 ** Math.min(handBacks, 10), UNHANDLED_MAX_DELAY),
+        headers: { [UNHANDLED_HEADERS.handBacks]: handBacks + 1, [UNHANDLED_HEADERS.since]: since },
+      };
+    }
+    const within =
+      grace === 0
+        ? ' (unknownTaskGracePeriod is 0)'
+        : `, and none took it within unknownTaskGracePeriod (${grace} ms, handed back ${handBacks} time(s))`;
+    const workers = await this.workersOf(task.name);
+    const others =
+      workers === undefined
+        ? 'the worker reports could not be read'
+        : workers.length === 0
+          ? `no live worker has a handler for "${task.name}"`
+          : `live worker(s) ${workers.join(', ')} have a handler for "${task.name}" but did not take it`;
+    const detail = `no handler for task "${task.name}" in this worker${within}: ${others}`;
+    return { kind: 'dead-letter', reason: 'unknown_task', detail, taskId: task.taskId, task };
+  }
+
+  /** Ids of the live workers whose reports name the task; undefined when they cannot be read. */
+  private async workersOf(name: string): Promise<string[] | undefined> {
+    if (!this.directory) return [];
+    try {
+      const reports = await this.directory.read();
+      return reports.filter((report) => report.tasks.includes(name)).map((report) => report.id);
+    } catch {
+      return undefined;
+    }
   }
 
   /** Runs the handler within the attempt's timeout; frees the delivery's slot when it is over. */
@@ -278,6 +349,9 @@ export class TaskExecutor {
       case 'dead-letter':
         await this.deadLetter(delivery, outcome);
         return 'ack';
+      case 'unhandled':
+        // Aborted by a shutdown while it waited: the worker hands it back as it came.
+        return (await this.handBack(delivery, outcome)) ? 'ack' : 'hand-back';
       case 'skipped':
         this.logger.debug?.(`Task ${task!.taskId} is already ${outcome.previous}; skipping it`);
         await record!.leave();
@@ -320,6 +394,35 @@ export class TaskExecutor {
     }
   }
 
+  /**
+   * Frees the slot, waits, then publishes the message again to its queue, counted; it is
+   * acknowledged once that publish is confirmed. False when a shutdown cut the wait short.
+   */
+  private async handBack(
+    delivery: Delivery,
+    { wait, headers }: Extract<TaskOutcome, { kind: 'unhandled' }>,
+  ): Promise<boolean> {
+    delivery.release?.();
+    const { abort } = delivery;
+    if (!abort.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        const stopListening = abort.onAbort(done);
+        function done() {
+          clearTimeout(timer);
+          stopListening();
+          resolve();
+        }
+      });
+    }
+    if (abort.aborted) return false;
+    this.logger.debug?.(
+      `No handler for a task from ${delivery.queue} here; handed back for another worker (${headers[UNHANDLED_HEADERS.handBacks]})`,
+    );
+    await this.broker.handBack(delivery.msg, delivery.queue, { headers });
+    return true;
+  }
+
   private async deadLetter(
     delivery: Delivery,
     { reason, detail, taskId, task }: Extract<TaskOutcome, { kind: 'dead-letter' }>,
@@ -344,6 +447,14 @@ export class TaskExecutor {
     }
     return logger;
   }
+}
+
+/** A non-negative integer header (AMQP may carry it as a number or, from other clients, text). */
+function counter(value: unknown): number | undefined {
+  const number = typeof value === 'string' && value !== '' ? Number(value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) && number >= 0
+    ? number
+    : undefined;
 }
 
 /** How the handler ended, and how long it ran (ms). */
