@@ -27,6 +27,8 @@ import {
   RESOLVED_OPTIONS,
 } from './config';
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
+import { TaskEventExplorer } from './explorer/task-event.explorer';
+import { TaskEvents } from './worker/task-events';
 import { archiveProviders } from './store/archive.providers';
 import { redisConnectionProvider } from './store/redis-connection';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
@@ -102,6 +104,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         OfflineTaskBuffer,
         TaskHandlerRegistry,
         TaskHandlerExplorer,
+        TaskEvents,
+        TaskEventExplorer,
         TaskExecutor,
         AttemptProgress,
         TaskConsumer,

@@ -16,6 +16,8 @@ export type {
 } from './store/task-archive';
 export { CogmanWorker } from './worker/cogman.worker';
 export { TaskHandler } from './decorators/task-handler.decorator';
+export { OnTaskEvent } from './decorators/task-event.decorator';
+export type { OnTaskEventOptions } from './decorators/task-event.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
@@ -32,6 +34,7 @@ export {
   OptionsInvalidError,
   StoreUnavailableError,
   TaskCancelledError,
+  TaskEventListenerInvalidError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,
   TaskInvalidError,
@@ -46,13 +49,16 @@ export {
 } from './errors';
 export { DEFAULT_BACKOFF } from './scheduler/backoff';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';
-export { TASK_HEADERS, TASK_STATUSES } from './task';
+export { TASK_EVENT_TYPES, TASK_HEADERS, TASK_STATUSES } from './task';
 export type {
   BackoffFunction,
   BackoffPolicy,
   CogmanTaskHandler,
   SendTaskOptions,
   TaskContext,
+  TaskEvent,
+  TaskEventOf,
+  TaskEventType,
   TaskHandlerFunction,
   TaskInfo,
   TaskPriority,

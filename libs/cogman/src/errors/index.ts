@@ -10,6 +10,7 @@ export { OfflineBufferFullError } from './offline-buffer-full.error';
 export { OptionsInvalidError } from './options-invalid.error';
 export { StoreUnavailableError } from './store-unavailable.error';
 export { TaskCancelledError } from './task-cancelled.error';
+export { TaskEventListenerInvalidError } from './task-event-listener-invalid.error';
 export { TaskHandlerDuplicateError } from './task-handler-duplicate.error';
 export { TaskHandlerInvalidError } from './task-handler-invalid.error';
 export { TaskInvalidError } from './task-invalid.error';

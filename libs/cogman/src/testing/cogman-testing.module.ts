@@ -7,6 +7,8 @@ import { RESOLVED_OPTIONS, resolveCogmanOptions, type CogmanModuleOptions } from
 import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { TaskHandlerExplorer } from '../explorer/task-handler.explorer';
+import { TaskEventExplorer } from '../explorer/task-event.explorer';
+import { TaskEvents } from '../worker/task-events';
 import { CogmanInspector } from '../inspector/cogman.inspector';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
@@ -82,6 +84,8 @@ export class CogmanTestingModule {
       TaskScheduler,
       TaskHandlerRegistry,
       TaskHandlerExplorer,
+      TaskEvents,
+      TaskEventExplorer,
       TaskExecutor,
       AttemptProgress,
       TaskCancellation,

@@ -25,12 +25,14 @@ import {
   type TaskEnvelope,
   type TaskPriority,
   type TaskContext,
+  type TaskEvent,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { AttemptProgress } from './attempt-progress';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
+import { TaskEvents } from './task-events';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
 
 /** One message handed to the worker. */
@@ -83,7 +85,7 @@ export type TaskOutcome =
     }
   /** The attempt had finished already (cancelled, or a redelivery of one whose ack was lost). */
   | { kind: 'skipped'; previous: TaskStatus }
-  | { kind: 'success'; duration: number }
+  | { kind: 'success'; duration: number; result?: unknown }
   | { kind: 'failed'; error: unknown; duration: number }
   /** Failed with retries left: `next` is published after `wait` ms. */
   | { kind: 'retry'; error: unknown; duration: number; next: TaskEnvelope; wait: number }
@@ -115,6 +117,7 @@ export class TaskExecutor {
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(TaskEvents) private readonly events: TaskEvents | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -240,10 +243,11 @@ export class TaskExecutor {
       },
       logger,
     };
+    if (this.events?.listening) this.events.emit({ type: 'started', task: info });
     const result = await runWithin(settings.timeout, abort, async () => {
       const resolved = handler.resolve(info);
       const instance = resolved instanceof Promise ? await resolved : resolved;
-      await instance.handle(payload, context);
+      return await instance.handle(payload, context);
     });
     unwatch();
     delivery.release?.();
@@ -256,7 +260,7 @@ export class TaskExecutor {
     const reason: unknown = abort.aborted ? abort.reason : undefined;
     if (reason instanceof WorkerShutdownError) return { kind: 'shutdown', duration };
     if (reason instanceof TaskCancelledError) return { kind: 'cancelled', duration };
-    if (result.ok) return { kind: 'success', duration };
+    if (result.ok) return { kind: 'success', duration, result: result.value };
     const { task, settings } = attempt;
     const error = reason instanceof TaskTimeoutError ? reason : result.error;
     if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
@@ -266,8 +270,26 @@ export class TaskExecutor {
     return { kind: 'retry', error, duration, next: nextAttempt(task), wait };
   }
 
-  /** Records the outcome and says what becomes of the message. */
+  /**
+   * Records the outcome, tells the event listeners (if any) and says what becomes of the
+   * message: the one place every delivery ends.
+   */
   private async settle(
+    delivery: Delivery,
+    outcome: TaskOutcome,
+    attempt?: Attempt,
+    record?: AttemptRecord,
+  ): Promise<DeliveryOutcome> {
+    const decision = await this.apply(delivery, outcome, attempt, record);
+    if (this.events?.listening) {
+      const event = outcomeEvent(outcome, attempt);
+      if (event) this.events.emit(event);
+    }
+    return decision;
+  }
+
+  /** Records the outcome and says what becomes of the message. */
+  private async apply(
     delivery: Delivery,
     outcome: TaskOutcome,
     attempt?: Attempt,
@@ -346,8 +368,44 @@ export class TaskExecutor {
   }
 }
 
-/** How the handler ended, and how long it ran (ms). */
-type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration: number };
+/** How the handler ended (and what it returned), and how long it ran (ms). */
+type HandlerResult = Settled & { duration: number };
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** The event an outcome means for listeners, if any (a skipped or handed-back one means none). */
+function outcomeEvent(outcome: TaskOutcome, attempt: Attempt | undefined): TaskEvent | undefined {
+  const task = attempt && taskInfo(attempt.task, attempt.settings.retry);
+  switch (outcome.kind) {
+    case 'dead-letter': {
+      const envelope = outcome.task;
+      return {
+        type: 'dead-lettered',
+        task: task ?? (envelope ? taskInfo(envelope, envelope.retry ?? 0) : null),
+        taskId: outcome.taskId ?? null,
+        reason: outcome.reason,
+        detail: outcome.detail,
+      };
+    }
+    case 'success':
+      return { type: 'completed', task: task!, result: outcome.result, duration: outcome.duration };
+    case 'failed':
+      return { type: 'failed', task: task!, error: outcome.error, duration: outcome.duration };
+    case 'retry':
+      return {
+        type: 'retrying',
+        task: task!,
+        error: outcome.error,
+        duration: outcome.duration,
+        nextTaskId: outcome.next.taskId,
+        wait: outcome.wait,
+      };
+    case 'cancelled':
+      return { type: 'cancelled', task: task!, duration: outcome.duration };
+    default:
+      return undefined;
+  }
+}
 
 /**
  * Runs `work`, giving up when `abort` aborts or after `timeout` ms (which aborts it): a handler
@@ -356,8 +414,8 @@ type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration
 function runWithin(
   timeout: number,
   abort: TaskAbort,
-  work: () => Promise<void>,
-): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  work: () => Promise<unknown>,
+): Promise<Settled> {
   return new Promise((resolve) => {
     // Cancelled (or shut down) before it started: the handler is not run.
     if (abort.aborted) return resolve({ ok: false, error: abort.reason });
@@ -365,13 +423,13 @@ function runWithin(
     const stopListening = abort.onAbort((error) => finish({ ok: false, error }));
     // The first outcome counts; a later one (a handler finishing after its timeout) changes
     // nothing: clearing and resolving again are no-ops.
-    function finish(outcome: { ok: true } | { ok: false; error: unknown }) {
+    function finish(outcome: Settled) {
       clearTimeout(timer);
       stopListening();
       resolve(outcome);
     }
     work().then(
-      () => finish({ ok: true }),
+      (value) => finish({ ok: true, value }),
       (error: unknown) => finish({ ok: false, error }),
     );
   });
