@@ -34,6 +34,7 @@ import { redisConnectionProvider } from './store/redis-connection';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
 import { COGMAN_MONGO_CONNECTION } from './store/task-archive';
 import { TaskLog } from './store/task-log';
+import { TaskResultWatcher } from './store/task-result.watcher';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
@@ -97,6 +98,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
         ...archiveProviders,
         TaskLog,
+        TaskResultWatcher,
         TaskTopology,
         TaskPublisher,
         { provide: TASK_BROKER, useExisting: TaskPublisher },

@@ -2,6 +2,7 @@ export { CogmanModule } from './cogman.module';
 export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
 export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
+export type { WaitForResultOptions } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
 export type { CogmanQueues, CogmanQueueState, CogmanServices } from './inspector/cogman.inspector';
@@ -35,6 +36,7 @@ export {
   StoreUnavailableError,
   TaskCancelledError,
   TaskEventListenerInvalidError,
+  TaskFailedError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,
   TaskInvalidError,
@@ -45,6 +47,7 @@ export {
   TaskStatusConflictError,
   TaskTimeoutError,
   TaskUnrecoverableError,
+  TaskWaitTimeoutError,
   WorkerShutdownError,
 } from './errors';
 export { DEFAULT_BACKOFF } from './scheduler/backoff';

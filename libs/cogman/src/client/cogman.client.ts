@@ -6,8 +6,12 @@ import {
 } from '../inspector/cogman.inspector';
 import {
   ArchiveNotConfiguredError,
+  ClientClosedError,
+  TaskCancelledError,
+  TaskFailedError,
   TaskInvalidError,
   TaskNotFoundError,
+  TaskWaitTimeoutError,
   TasksNotSentError,
   TaskStatusConflictError,
 } from '../errors';
@@ -22,6 +26,7 @@ import {
   type TaskListQuery,
 } from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
+import { TaskResultWatcher } from '../store/task-result.watcher';
 import {
   buildTask,
   envelopeOf,
@@ -37,6 +42,14 @@ import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
+/** How long `waitForResult` waits, and what ends the wait early. */
+export interface WaitForResultOptions {
+  /** Give up after this many milliseconds (`TaskWaitTimeoutError`). Default: no limit. */
+  timeout?: number;
+  /** Give up when this signal aborts (rejects with its reason). */
+  signal?: AbortSignal;
+}
+
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
@@ -49,6 +62,9 @@ export class CogmanClient {
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional()
+    @Inject(TaskResultWatcher)
+    private readonly results: TaskResultWatcher | null = null,
   ) {}
 
   /**
@@ -91,6 +107,50 @@ export class CogmanClient {
     );
     if (failures.length > 0) throw new TasksNotSentError(failures, records);
     return records as TaskRecord<P>[];
+  }
+
+  /**
+   * Sends a task (as `sendTask`), then waits for its result (as `waitForResult`): resolves with
+   * the record of its successful attempt, whose `result` is what the handler returned.
+   */
+  async sendAndWait<P = unknown>(
+    options: SendTaskOptions<P>,
+    wait: WaitForResultOptions = {},
+  ): Promise<TaskRecord<P>> {
+    const task = await this.sendTask(options);
+    return this.waitForResult<P>(task.taskId, wait);
+  }
+
+  /**
+   * Waits until the task finishes, following its retries: resolves with the record of the
+   * attempt that succeeded (`result` holds what the handler returned); rejects with
+   * `TaskFailedError` when its last attempt failed, `TaskCancelledError` when it was cancelled,
+   * `TaskWaitTimeoutError` after `timeout` ms, the signal's reason when `signal` aborts, and
+   * `TaskNotFoundError` for an unknown id. Given the id of any attempt. No polling: the worker
+   * that records the outcome of an attempt someone waits for publishes it, and only then.
+   */
+  async waitForResult<P = unknown>(
+    taskId: string,
+    { timeout, signal }: WaitForResultOptions = {},
+  ): Promise<TaskRecord<P>> {
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
+      throw new TaskInvalidError('timeout', 'must be a number of milliseconds, 0 or more');
+    }
+    signal?.throwIfAborted();
+    const ended = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => ended.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== undefined) {
+      timer = setTimeout(() => ended.abort(new TaskWaitTimeoutError(taskId, timeout)), timeout);
+    }
+    try {
+      return (await this.follow(taskId, ended.signal)) as TaskRecord<P>;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      ended.abort();
+    }
   }
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */
@@ -247,6 +307,45 @@ export class CogmanClient {
       : this.dispatcher.dispatch(task));
     this.metrics?.taskSent(task.name, task.priority);
     return status;
+  }
+
+  /** Follows a task from `taskId` on, attempt by attempt, until it finishes or `ended` aborts. */
+  private async follow(taskId: string, ended: AbortSignal): Promise<TaskRecord> {
+    if (!this.results) throw new Error('waitForResult needs the task result watcher');
+    const stopped = new Promise<never>((_, reject) => {
+      const end = () => reject(ended.reason as Error);
+      if (ended.aborted) end();
+      else ended.addEventListener('abort', end, { once: true });
+    });
+    stopped.catch(() => {});
+    let id = taskId;
+    for (let first = true; ; first = false) {
+      let wake!: (closed?: boolean) => void;
+      let woken = new Promise<boolean | undefined>((resolve) => (wake = resolve));
+      const watch = await Promise.race([this.results.watch(id, (closed) => wake(closed)), stopped]);
+      try {
+        for (;;) {
+          // A wake during the read below is kept for the next wait.
+          const current = woken;
+          const record = await Promise.race([this.log.get(id), stopped]);
+          if (!record) {
+            // Not recorded yet: the next attempt of a retried task, being published.
+            if (first && watch.status === null) throw new TaskNotFoundError(taskId);
+          } else if (record.status === 'success') return record;
+          else if (record.status === 'failed') {
+            throw new TaskFailedError(record.taskId, record.failError, record);
+          } else if (record.status === 'cancelled') throw new TaskCancelledError(record.taskId);
+          else if (record.status === 'retry') {
+            id = retryTaskId(record.originalTaskId, record.attempt + 1);
+            break;
+          }
+          if (await Promise.race([current, stopped])) throw new ClientClosedError();
+          woken = new Promise((resolve) => (wake = resolve));
+        }
+      } finally {
+        watch.stop();
+      }
+    }
   }
 
   /** The latest attempt of the task that `taskId` is an attempt of. */

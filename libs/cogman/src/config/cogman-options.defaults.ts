@@ -20,6 +20,8 @@ export const COGMAN_DEFAULTS = {
   taskTimeout: 10 * MINUTE,
   progressAfter: SECOND,
   deliveryLimit: 20,
+  resultMaxSize: 64 * 1024,
+  progressInterval: SECOND,
   startScheduler: true,
   offlineBufferSize: 10_000,
   namespace: '',

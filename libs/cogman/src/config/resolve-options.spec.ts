@@ -41,13 +41,15 @@ describe('resolveCogmanOptions', () => {
       taskTimeout: 600_000,
       progressAfter: 1000,
       deliveryLimit: 20,
+      resultMaxSize: 65536,
+      progressInterval: 1000,
       startScheduler: true,
       offlineBufferSize: 10_000,
       namespace: '',
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(20);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(22);
   });
 
   it("takes a cluster's node URIs as a list", () => {
@@ -116,6 +118,8 @@ describe('resolveCogmanOptions', () => {
     ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
     ['progressAfter', { ...base, progressAfter: 0 }, 'from 1 to'],
     ['deliveryLimit', { ...base, deliveryLimit: 1001 }, 'from 1 to 1000'],
+    ['resultMaxSize', { ...base, resultMaxSize: 0 }, 'from 1 to 16777216'],
+    ['progressInterval', { ...base, progressInterval: 1.5 }, 'expected an integer'],
     ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],

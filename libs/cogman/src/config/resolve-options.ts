@@ -85,6 +85,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
     progressAfter: positiveInteger('progressAfter', pick('progressAfter'), MAX_TIMEOUT),
     deliveryLimit: positiveInteger('deliveryLimit', pick('deliveryLimit'), 1000),
+    resultMaxSize: positiveInteger('resultMaxSize', pick('resultMaxSize'), 16 * 1024 * 1024),
+    progressInterval: positiveInteger('progressInterval', pick('progressInterval'), MAX_TIMEOUT),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),

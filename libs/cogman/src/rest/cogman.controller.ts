@@ -323,7 +323,23 @@ export function taskJson(record: TaskRecord): TaskRecordDto {
     runAt: record.runAt?.toISOString() ?? null,
     createdAt: record.createdAt.toISOString(),
     updatedAt: record.updatedAt.toISOString(),
+    ...resultJson(record),
   };
+}
+
+/** The result, its note and the progress, where the record has them (a Buffer in base64). */
+function resultJson(
+  record: TaskRecord,
+): Pick<TaskRecordDto, 'result' | 'resultEncoding' | 'resultError' | 'progress'> {
+  const json: Pick<TaskRecordDto, 'result' | 'resultEncoding' | 'resultError' | 'progress'> = {};
+  if (record.result !== undefined) {
+    const binary = Buffer.isBuffer(record.result);
+    json.result = binary ? (record.result as Buffer).toString('base64') : record.result;
+    json.resultEncoding = binary ? 'base64' : 'json';
+  }
+  if (record.resultError !== undefined) json.resultError = record.resultError;
+  if (record.progress !== undefined) json.progress = record.progress;
+  return json;
 }
 
 function date(field: string, text: string | undefined): Date | undefined {

@@ -15,6 +15,11 @@ export interface RedisKeys {
   readonly cancelChannel: string;
   /** Sorted set: cancelled attempts, by when the entry lapses (ms); workers mirror it. */
   readonly cancelled: string;
+  /**
+   * Pub/sub channel: ids of attempts whose outcome was recorded while someone waited for it
+   * (`waitForResult` flags the record; only such records publish).
+   */
+  readonly resultChannel: string;
   /** Sorted set: worker id → when its report lapses (ms). */
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
@@ -30,6 +35,7 @@ export function redisKeys(namespace: string): RedisKeys {
     claimed: `${prefix}scheduled:claimed`,
     cancelChannel: `${prefix}cancel`,
     cancelled: `${prefix}cancelled`,
+    resultChannel: `${prefix}results`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
   };

@@ -6,6 +6,7 @@ import {
   decodePayload,
   isTaskStatus,
   JSON_CONTENT_TYPE,
+  readResult,
   TASK_STATUS_RANK,
   type EncodedPayload,
   type TaskEnvelope,
@@ -37,10 +38,12 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
  * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
  * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
- * key and the cancellation channel, then the payloads of the changes that describe their attempt
+ * key and the cancellation channel, the results channel, then the payloads of the changes that describe their attempt
  * (each its own argument, sent as the bytes they are: neither escaped into the JSON nor decoded
  * by the script). A cancellation that applies also enters the cancelled set (until the record's
- * TTL has passed) and is published on the channel. Each change is an array: taskId, status,
+ * TTL has passed) and is published on the channel. A finished status that applies to a record
+ * someone waits for (its `waited` field, set by `WAIT_SCRIPT`) is published on the results
+ * channel: a record nobody waits for costs nothing more than the field's read. Each change is an array: taskId, status,
  * updatedAt (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the
  * change, or ''), the description (empty, or the `task` field's JSON and the index in ARGV of
  * the payload), and the status fields (field, value, ...).
@@ -49,7 +52,7 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
 local taskKey, ttl, scheduled, claimed = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local cancelled, cancelChannel = ARGV[6], ARGV[7]
+local cancelled, cancelChannel, resultChannel = ARGV[6], ARGV[7], ARGV[8]
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
@@ -61,7 +64,7 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
   else
     -- One read for the status and whether the record holds the description (its fields, task
     -- and payload, are always written together, so one stands for both).
-    local found = redis.call('HMGET', key, 'status', 'task')
+    local found = redis.call('HMGET', key, 'status', 'task', 'waited')
     local previous, described = found[1], found[2] ~= false
     local fields = {}
     if not described and #describe > 0 then
@@ -91,6 +94,9 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
         redis.call('ZADD', cancelled, now + tonumber(ttl), id)
         redis.call('PEXPIRE', cancelled, ttl)
         redis.call('PUBLISH', cancelChannel, id)
+      end
+      if found[3] and ranks[status] == ranks['success'] then
+        redis.call('PUBLISH', resultChannel, id)
       end
     end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
@@ -218,6 +224,13 @@ export class RedisTaskLogStore implements TaskLogStore {
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
+    if (change.result !== undefined) {
+      const binary = change.result.contentType === BINARY_CONTENT_TYPE;
+      fields.push('result', change.result.body.toString(binary ? 'base64' : 'utf8'));
+      if (binary) fields.push('resultBinary', '1');
+    }
+    if (change.resultError !== undefined) fields.push('resultError', change.resultError);
+    if (change.progress !== undefined) fields.push('progress', wellFormed(change.progress));
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
     if (change.startedAt !== undefined) {
@@ -253,6 +266,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       this.keys.claimed,
       this.keys.cancelled,
       this.keys.cancelChannel,
+      this.keys.resultChannel,
     ];
     for (const { args, payload } of batch) {
       if (payload === undefined) continue;
@@ -409,6 +423,7 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
   return {
     task,
     record: {
+      ...storedExtras(hash),
       ...info,
       retry: number('retry') ?? stored.retry ?? 0,
       payload: readPayload(payload),
@@ -420,6 +435,31 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
       updatedAt,
     },
   };
+}
+
+/** The result, its note and the progress of a record, where it has them. */
+function storedExtras(
+  hash: Record<string, string>,
+): Pick<TaskRecord, 'result' | 'resultError' | 'progress'> {
+  const extras: Pick<TaskRecord, 'result' | 'resultError' | 'progress'> = {};
+  if (hash.result !== undefined) {
+    extras.result = readResult(
+      hash.resultBinary === '1'
+        ? { contentType: BINARY_CONTENT_TYPE, body: Buffer.from(hash.result, 'base64') }
+        : { contentType: JSON_CONTENT_TYPE, body: Buffer.from(hash.result) },
+    );
+  }
+  if (hash.resultError !== undefined) extras.resultError = hash.resultError;
+  if (hash.progress !== undefined) extras.progress = readProgress(hash.progress);
+  return extras;
+}
+
+function readProgress(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The payload as sent; bytes that were meant as JSON but do not parse come back as bytes. */

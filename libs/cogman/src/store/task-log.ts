@@ -30,6 +30,9 @@ export interface RecordOptions {
 export interface OutcomeFields {
   failError?: string;
   duration?: number;
+  result?: TaskStatusChange['result'];
+  resultError?: string;
+  progress?: string;
 }
 
 /**

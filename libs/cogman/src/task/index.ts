@@ -5,3 +5,4 @@ export * from './task.interfaces';
 export * from './task-settings';
 export * from './new-task';
 export * from './task-event';
+export * from './task-result';

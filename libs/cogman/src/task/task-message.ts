@@ -88,6 +88,9 @@ export function envelopeOf(record: TaskRecord): TaskEnvelope {
     startedAt: _st,
     runAt: _r,
     updatedAt: _u,
+    result: _result,
+    resultError: _resultError,
+    progress: _progress,
     ...info
   } = record;
   return { ...info, payload: encodePayload(payload) };

@@ -72,6 +72,15 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
   /** When a `scheduled` attempt is due. */
   runAt: Date | null;
   updatedAt: Date;
+  /**
+   * What the handler returned (a JSON value, or a Buffer), recorded with `success`. Absent when it
+   * returned nothing (or `resultError` says why it was not recorded).
+   */
+  result?: unknown;
+  /** Why the handler's return value was not recorded (larger than `resultMaxSize`, or not JSON). */
+  resultError?: string;
+  /** The last progress the handler reported (`ctx.progress`): a number 0-100 or a JSON object. */
+  progress?: unknown;
 }
 
 /** What a handler receives beside the payload. */

@@ -18,6 +18,7 @@ import {
   fromDelivery,
   isFinished,
   nextAttempt,
+  recordResult,
   taskInfo,
   type BackoffFunction,
   type BackoffPolicy,
@@ -311,7 +312,10 @@ export class TaskExecutor {
         await record!.leave();
         return 'ack';
       case 'success':
-        await record!.finish('success', { duration: outcome.duration });
+        await record!.finish('success', {
+          duration: outcome.duration,
+          ...recordResult(outcome.result, this.options.resultMaxSize),
+        });
         this.metrics?.taskProcessed(task!.name, task!.priority, 'success', outcome.duration);
         return 'ack';
       case 'failed':
