@@ -46,7 +46,8 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * channel: a record nobody waits for costs nothing more than the field's read. Each change is an array: taskId, status,
  * updatedAt (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the
  * change, or ''), the description (empty, or the `task` field's JSON and the index in ARGV of
- * the payload), and the status fields (field, value, ...).
+ * the payload), the status fields (field, value, ...), and optionally fields set whether or not the
+ * status moves, unless the record has finished (the progress of a running attempt).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
@@ -99,6 +100,12 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
         redis.call('PUBLISH', resultChannel, id)
       end
     end
+    local always = c[8]
+    if always and (applied == 1 or (ranks[previous] or 0) < ranks['success']) then
+      for j = 1, #always do
+        fields[#fields + 1] = always[j]
+      end
+    end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
     -- A scheduled attempt is kept until it is due, and the TTL after that.
     local keep = tonumber(ttl)
@@ -127,6 +134,8 @@ type ChangeArgs = [
   guard: string,
   describe: [task: string, payloadArg: number] | [],
   fields: string[],
+  /** Set even when the status does not move (left out when there are none). */
+  always?: string[],
 ];
 
 /** A change waiting for the end of the tick, and who waits for its result. */
@@ -230,7 +239,6 @@ export class RedisTaskLogStore implements TaskLogStore {
       if (binary) fields.push('resultBinary', '1');
     }
     if (change.resultError !== undefined) fields.push('resultError', change.resultError);
-    if (change.progress !== undefined) fields.push('progress', wellFormed(change.progress));
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
     if (change.startedAt !== undefined) {
@@ -245,6 +253,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       described ? [described.task, 0] : [],
       fields,
     ];
+    if (change.progress !== undefined) args.push(['progress', wellFormed(change.progress)]);
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) process.nextTick(() => this.flush());
       this.batch.push({ args, payload: described?.payload, resolve, reject });

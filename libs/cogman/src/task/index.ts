@@ -6,3 +6,4 @@ export * from './task-settings';
 export * from './new-task';
 export * from './task-event';
 export * from './task-result';
+export * from './task-progress';

@@ -92,6 +92,12 @@ export interface TaskContext {
    */
   signal: AbortSignal;
   logger: LoggerService;
+  /**
+   * Reports how far the attempt is: a number from 0 to 100, or a small JSON object (at most
+   * 4 KiB). Recorded on the attempt at most once per `progressInterval` (the last value always),
+   * shown by `getTask` and the REST API, and told to `progress` event listeners at each call.
+   */
+  progress(value: number | object): void;
 }
 
 /** A provider marked with `@TaskHandler('name')` implements this. */

@@ -18,6 +18,7 @@ import {
   fromDelivery,
   isFinished,
   nextAttempt,
+  progressText,
   recordResult,
   taskInfo,
   type BackoffFunction,
@@ -31,6 +32,7 @@ import {
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { AttemptProgress } from './attempt-progress';
+import { ProgressReport } from './progress-report';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskEvents } from './task-events';
@@ -237,12 +239,20 @@ export class TaskExecutor {
     const logger = this.taskLogger(task.name);
     const unwatch = this.progress.watch(record);
     const began = performance.now();
+    let report: ProgressReport | undefined;
     const context: TaskContext = {
       task: info,
       get signal() {
         return abort.signal;
       },
       logger,
+      progress: (value) => {
+        const text = progressText(value);
+        if (this.events?.listening)
+          this.events.emit({ type: 'progress', task: info, progress: value });
+        report ??= new ProgressReport(record, this.options.progressInterval);
+        report.report(text);
+      },
     };
     if (this.events?.listening) this.events.emit({ type: 'started', task: info });
     const result = await runWithin(settings.timeout, abort, async () => {
@@ -251,6 +261,7 @@ export class TaskExecutor {
       return await instance.handle(payload, context);
     });
     unwatch();
+    report?.end();
     delivery.release?.();
     return { ...result, duration: Math.round((performance.now() - began) * 1000) / 1000 };
   }
