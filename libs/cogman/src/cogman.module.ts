@@ -28,6 +28,7 @@ import {
 } from './config';
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
 import { TaskEventExplorer } from './explorer/task-event.explorer';
+import { TaskHandlerEnhancers } from './explorer/task-handler.enhancers';
 import { TaskEvents } from './worker/task-events';
 import { archiveProviders } from './store/archive.providers';
 import { redisConnectionProvider } from './store/redis-connection';
@@ -108,6 +109,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         TaskHandlerExplorer,
         TaskEvents,
         TaskEventExplorer,
+        TaskHandlerEnhancers,
         TaskExecutor,
         AttemptProgress,
         TaskConsumer,

@@ -8,6 +8,7 @@ describe('public API', () => {
       'ArchiveRecordRefusedError',
       'ArchiveUnavailableError',
       'BrokerUnavailableError',
+      'COGMAN_CONTEXT_TYPE',
       'COGMAN_DEFAULTS',
       'ClientClosedError',
       'CogmanClient',

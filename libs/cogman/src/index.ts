@@ -18,6 +18,7 @@ export type {
 export { CogmanWorker } from './worker/cogman.worker';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export { OnTaskEvent } from './decorators/task-event.decorator';
+export { COGMAN_CONTEXT_TYPE } from './explorer/task-handler.enhancers';
 export type { OnTaskEventOptions } from './decorators/task-event.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';

@@ -13,6 +13,7 @@ import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { TaskHandlerExplorer } from '../explorer/task-handler.explorer';
 import { TaskEventExplorer } from '../explorer/task-event.explorer';
+import { TaskHandlerEnhancers } from '../explorer/task-handler.enhancers';
 import { TaskEvents } from '../worker/task-events';
 import { TaskResultWatcher } from '../store/task-result.watcher';
 import { CogmanInspector } from '../inspector/cogman.inspector';
@@ -102,6 +103,7 @@ export class CogmanTestingModule {
       TaskHandlerExplorer,
       TaskEvents,
       TaskEventExplorer,
+      TaskHandlerEnhancers,
       TaskExecutor,
       AttemptProgress,
       TaskCancellation,
