@@ -39,6 +39,7 @@ import {
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
+import { activeTraceHeaders, TRACEPARENT } from '../util/trace-context';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
@@ -74,7 +75,7 @@ export class CogmanClient {
    * before anything is written.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const built = buildTask(options, new Date(this.clock.now()));
+    const built = buildTask(traced(options), new Date(this.clock.now()));
     return sentRecord(built, options.payload as P, await this.send(built));
   }
 
@@ -88,7 +89,7 @@ export class CogmanClient {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
-        return buildTask(options, new Date(this.clock.now()));
+        return buildTask(traced(options), new Date(this.clock.now()));
       } catch (error) {
         if (!(error instanceof TaskInvalidError)) throw error;
         throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {
@@ -354,6 +355,22 @@ export class CogmanClient {
     if (chain.length === 0) throw new TaskNotFoundError(taskId);
     return chain[chain.length - 1];
   }
+}
+
+/**
+ * The task with the trace context of the span active now (OpenTelemetry installed), unless it
+ * carries a `traceparent` of its own: its workers continue that trace.
+ */
+function traced<P>(options: SendTaskOptions<P>): SendTaskOptions<P> {
+  // Not an object: refused by the validation that follows.
+  if (typeof options !== 'object' || options === null) return options;
+  const given: unknown = options.headers;
+  // A task with its own trace context, or with headers that are not an object (refused later).
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given)))
+    return options;
+  if (options.headers?.[TRACEPARENT] !== undefined) return options;
+  const headers = activeTraceHeaders();
+  return headers ? { ...options, headers: { ...headers, ...options.headers } } : options;
 }
 
 function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatus): TaskRecord<P> {

@@ -33,6 +33,7 @@ import {
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { AttemptProgress } from './attempt-progress';
 import { ProgressReport } from './progress-report';
+import { traceAttempt } from './task-tracing';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskEvents } from './task-events';
@@ -255,11 +256,14 @@ export class TaskExecutor {
       },
     };
     if (this.events?.listening) this.events.emit({ type: 'started', task: info });
-    const result = await runWithin(settings.timeout, abort, async () => {
+    const work = async () => {
       const resolved = handler.resolve(info);
       const instance = resolved instanceof Promise ? await resolved : resolved;
       return await instance.handle(payload, context);
-    });
+    };
+    const trace = traceAttempt(task, delivery.queue);
+    const result = await runWithin(settings.timeout, abort, trace ? () => trace.run(work) : work);
+    trace?.end(result);
     unwatch();
     report?.end();
     delivery.release?.();
