@@ -36,6 +36,7 @@ import { RedisTaskLogStore } from './store/redis-task-log.store';
 import { COGMAN_MONGO_CONNECTION } from './store/task-archive';
 import { TaskLog } from './store/task-log';
 import { TaskResultWatcher } from './store/task-result.watcher';
+import { TaskLimits } from './store/task-limits';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
@@ -100,6 +101,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         ...archiveProviders,
         TaskLog,
         TaskResultWatcher,
+        TaskLimits,
         TaskTopology,
         TaskPublisher,
         { provide: TASK_BROKER, useExisting: TaskPublisher },

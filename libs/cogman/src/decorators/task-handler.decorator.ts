@@ -9,6 +9,12 @@ export interface TaskHandlerOptions {
   backoff?: BackoffPolicy | BackoffFunction;
   /** Milliseconds an attempt may run. Default the module's `taskTimeout`. */
   timeout?: number;
+  /**
+   * At most `max` attempts of this task start per `duration` ms, across every worker process of
+   * the namespace. An attempt over the limit waits (scheduled) for its turn: it is not failed,
+   * holds no handler slot, and keeps its attempt number.
+   */
+  rateLimit?: { max: number; duration: number };
 }
 
 /** What `@TaskHandler` stores on the class. */

@@ -20,6 +20,11 @@ export interface RedisKeys {
    * (`waitForResult` flags the record; only such records publish).
    */
   readonly resultChannel: string;
+  /**
+   * Sorted set: the rate limiter of one task name: attempt id → when it starts, or may start
+   * (ms; reservations made for attempts over the limit lie in the future).
+   */
+  rateLimit(taskName: string): string;
   /** Sorted set: worker id → when its report lapses (ms). */
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
@@ -36,6 +41,7 @@ export function redisKeys(namespace: string): RedisKeys {
     cancelChannel: `${prefix}cancel`,
     cancelled: `${prefix}cancelled`,
     resultChannel: `${prefix}results`,
+    rateLimit: (taskName) => `${prefix}limit:rate:${taskName}`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
   };

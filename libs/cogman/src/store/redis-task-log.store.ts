@@ -377,7 +377,7 @@ interface StoredDescription {
  * The descriptive fields of an attempt: `task` (one JSON value) and `payload` (JSON text, or
  * base64 of binary bytes), always written together, and only to a record that lacks them.
  */
-function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
+export function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
   const description: StoredDescription = {
     name: task.name,

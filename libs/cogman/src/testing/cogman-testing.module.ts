@@ -16,6 +16,7 @@ import { TaskEventExplorer } from '../explorer/task-event.explorer';
 import { TaskHandlerEnhancers } from '../explorer/task-handler.enhancers';
 import { TaskEvents } from '../worker/task-events';
 import { TaskResultWatcher } from '../store/task-result.watcher';
+import { TaskLimits } from '../store/task-limits';
 import { CogmanInspector } from '../inspector/cogman.inspector';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
@@ -93,6 +94,7 @@ export class CogmanTestingModule {
           return watcher;
         },
       },
+      TaskLimits,
       TaskTopology,
       InMemoryTaskBroker,
       { provide: TASK_BROKER, useExisting: InMemoryTaskBroker },

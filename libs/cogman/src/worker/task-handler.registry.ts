@@ -25,6 +25,13 @@ export class TaskHandlerRegistry {
     }
     const problem = settingsProblem(handler.options, { backoffFunction: true });
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
+    const rate = handler.options.rateLimit as { max?: unknown; duration?: unknown } | undefined;
+    if (rate !== undefined && !(isCount(rate?.max) && isCount(rate?.duration))) {
+      throw new TaskHandlerInvalidError(
+        name,
+        'rateLimit must be { max, duration }, each a whole number of 1 or more (duration in ms)',
+      );
+    }
     const existing = this.handlers.get(name);
     if (existing) throw new TaskHandlerDuplicateError(name, existing.source, handler.source);
     this.handlers.set(name, handler);
@@ -37,4 +44,8 @@ export class TaskHandlerRegistry {
   names(): string[] {
     return [...this.handlers.keys()].sort();
   }
+}
+
+function isCount(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 1;
 }

@@ -12,6 +12,7 @@ import {
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog, type AttemptRecord } from '../store/task-log';
+import { TaskLimits } from '../store/task-limits';
 import type { AttemptState } from '../store/task-log.store';
 import {
   decodePayload,
@@ -96,7 +97,9 @@ export type TaskOutcome =
   /** Cancelled while it ran (the cancellation is recorded already). */
   | { kind: 'cancelled'; duration: number }
   /** Shutdown gave up on it: the message goes back to the queue. */
-  | { kind: 'shutdown'; duration: number };
+  | { kind: 'shutdown'; duration: number }
+  /** Over its rate limit: scheduled again for its turn, not run, its attempt unchanged. */
+  | { kind: 'deferred'; runAt: Date };
 
 /**
  * Runs one delivery, as a sequence around one `TaskOutcome`: decode it (or dead-letter it), check
@@ -122,6 +125,7 @@ export class TaskExecutor {
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
     @Optional() @Inject(TaskEvents) private readonly events: TaskEvents | null = null,
+    @Optional() @Inject(TaskLimits) private readonly limits: TaskLimits | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -155,6 +159,14 @@ export class TaskExecutor {
         if (outcome) {
           const record = this.log.start(task, { foreign, retry: settings.retry, state });
           return await this.settle(delivery, outcome, attempt, record);
+        }
+      }
+      const limit = attempt.handler.options.rateLimit;
+      if (limit && this.limits) {
+        const wait = await this.limits.reserve(task, limit);
+        if (wait > 0) {
+          const runAt = new Date(this.clock.now() + wait);
+          return await this.settle(delivery, { kind: 'deferred', runAt }, attempt);
         }
       }
       const record = this.log.start(task, { foreign, retry: settings.retry, state });
@@ -326,6 +338,16 @@ export class TaskExecutor {
       case 'cancelled':
         await record!.leave();
         return 'ack';
+      case 'deferred': {
+        const deferred = await this.limits!.defer(task!, outcome.runAt, attempt!.foreign).catch(
+          (error: unknown) => {
+            this.logger.warn(`Could not defer task ${task!.taskId}: ${String(error)}`);
+            return 'unrecorded' as const;
+          },
+        );
+        // Not recorded yet (its producer's queued is on its way): back to the queue, its turn kept.
+        return deferred === 'unrecorded' ? 'hand-back' : 'ack';
+      }
       case 'success':
         await record!.finish('success', {
           duration: outcome.duration,
