@@ -15,6 +15,12 @@ export interface TaskHandlerOptions {
    * holds no handler slot, and keeps its attempt number.
    */
   rateLimit?: { max: number; duration: number };
+  /**
+   * At most this many attempts of one group (`sendTask({ group })`) run at once, across every
+   * worker process; each holds a lease in Redis, renewed while it runs, so a dead worker's slot
+   * comes back when its lease lapses. Tasks without a group are not limited.
+   */
+  groupConcurrency?: number;
 }
 
 /** What `@TaskHandler` stores on the class. */

@@ -25,6 +25,8 @@ export interface RedisKeys {
    * (ms; reservations made for attempts over the limit lie in the future).
    */
   rateLimit(taskName: string): string;
+  /** Sorted set: the running attempts of one group of a task name → when their lease lapses (ms). */
+  groupLeases(taskName: string, group: string): string;
   /** Sorted set: worker id → when its report lapses (ms). */
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
@@ -42,6 +44,7 @@ export function redisKeys(namespace: string): RedisKeys {
     cancelled: `${prefix}cancelled`,
     resultChannel: `${prefix}results`,
     rateLimit: (taskName) => `${prefix}limit:rate:${taskName}`,
+    groupLeases: (taskName, group) => `${prefix}limit:group:${taskName}:${group}`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
   };

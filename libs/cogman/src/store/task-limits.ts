@@ -71,6 +71,34 @@ return ''
 `;
 
 /**
+ * Takes (or renews) a lease on a slot of a group. KEYS: the group's leases. ARGV: slots, lease
+ * (ms), attempt id. Lapsed leases (their worker died) are dropped first. Returns 1 if the attempt
+ * holds a slot until now + lease, else 0.
+ */
+const LEASE_SCRIPT = `
+local key, slots, lease, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+if not redis.call('ZSCORE', key, member) and redis.call('ZCARD', key) >= slots then return 0 end
+redis.call('ZADD', key, now + lease, member)
+redis.call('PEXPIRE', key, 2 * lease)
+return 1
+`;
+
+/** How long a group slot's lease holds without renewal: a dead worker's slot is back after it. */
+export const GROUP_LEASE = 10_000;
+/** How often a running attempt renews its lease. */
+const GROUP_RENEWAL = GROUP_LEASE / 4;
+
+/** A group slot held by a running attempt; `release` once its handler is over. */
+export interface GroupSlot {
+  release(): void;
+}
+
+const NO_SLOT: GroupSlot = { release: () => {} };
+
+/**
  * What became of a deferral: scheduled; not recorded yet (hand the message back); or left as it
  * was (finished, cancelled, or on the schedule already).
  */
@@ -78,8 +106,9 @@ export type DeferResult = 'deferred' | 'unrecorded' | 'unchanged';
 
 /**
  * Limits shared by every worker of a namespace, in Redis: the rate limit of a task name (a
- * sliding window of starts, with reservations for the attempts over it). Only handlers that set
- * a limit use it; every other task costs nothing here.
+ * sliding window of starts, with reservations for the attempts over it) and the concurrency of
+ * a group (leases on its slots). Only handlers that set a limit use it; every other task costs
+ * nothing here.
  */
 @Injectable()
 export class TaskLimits {
@@ -134,6 +163,37 @@ export class TaskLimits {
     )) as string;
     if (found === '') return 'deferred';
     return found === 'none' ? 'unrecorded' : 'unchanged';
+  }
+
+  /**
+   * A slot of `task`'s group (at most `slots` running at once), or null when they are all taken.
+   * When Redis cannot answer, a slot that limits nothing: a limit never stops tasks through an
+   * outage.
+   */
+  async groupSlot(task: TaskEnvelope, group: string, slots: number): Promise<GroupSlot | null> {
+    if (!this.redis) return NO_SLOT;
+    const redis = this.redis;
+    if (redis.status !== 'ready') {
+      this.unlimited('Redis is unreachable');
+      return NO_SLOT;
+    }
+    const key = this.keys.groupLeases(task.name, group);
+    const lease = () =>
+      redis.eval(LEASE_SCRIPT, 1, key, slots, GROUP_LEASE, task.taskId) as Promise<number>;
+    try {
+      if ((await lease()) !== 1) return null;
+    } catch (error) {
+      this.unlimited(String(error));
+      return NO_SLOT;
+    }
+    const renewal = setInterval(() => void lease().catch(() => {}), GROUP_RENEWAL);
+    renewal.unref();
+    return {
+      release: () => {
+        clearInterval(renewal);
+        redis.zrem(key, task.taskId).catch(() => {});
+      },
+    };
   }
 
   private unlimited(reason: string): number {

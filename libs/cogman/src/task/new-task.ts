@@ -1,6 +1,6 @@
 import { TaskInvalidError } from '../errors';
 import { newTaskId } from './task-id';
-import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
+import { encodePayload, GROUP_HEADER, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
 import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
@@ -43,6 +43,10 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
       throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
     }
   }
+  const { group } = options;
+  if (group !== undefined && (typeof group !== 'string' || group === '' || group.length > 255)) {
+    throw new TaskInvalidError('group', 'must be a non-empty string of at most 255 characters');
+  }
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
   const taskId = newTaskId();
@@ -53,7 +57,8 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
     primaryKey: primaryKey ?? null,
     attempt: 1,
     priority,
-    headers: { ...headers },
+    // The group travels as a header, so every copy of the task (message, record, archive) has it.
+    headers: group === undefined ? { ...headers } : { ...headers, [GROUP_HEADER]: group },
     createdAt: now,
     payload,
   };

@@ -40,6 +40,11 @@ export interface SendTaskOptions<P = unknown> {
   primaryKey?: string;
   /** String headers passed to the handler in `ctx.task.headers`. */
   headers?: Record<string, string>;
+  /**
+   * The group of the task (a tenant, an account): with a handler's `groupConcurrency`, at most
+   * that many tasks of one group run at once. It travels as the `cogman-group` header.
+   */
+  group?: string;
 }
 
 /** What identifies one attempt of a task; the same on every status change. */

@@ -27,4 +27,10 @@ describe('TaskHandlerRegistry', () => {
       TaskHandlerInvalidError,
     );
   });
+
+  it.each([[0], [2.5], ['2']])('refuses the group concurrency %j', (groupConcurrency) => {
+    expect(() => new TaskHandlerRegistry().add(handler({ groupConcurrency }))).toThrow(
+      /groupConcurrency must be a whole number/,
+    );
+  });
 });

@@ -25,6 +25,13 @@ export class TaskHandlerRegistry {
     }
     const problem = settingsProblem(handler.options, { backoffFunction: true });
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
+    const groups: unknown = handler.options.groupConcurrency;
+    if (groups !== undefined && !isCount(groups)) {
+      throw new TaskHandlerInvalidError(
+        name,
+        'groupConcurrency must be a whole number of 1 or more',
+      );
+    }
     const rate = handler.options.rateLimit as { max?: unknown; duration?: unknown } | undefined;
     if (rate !== undefined && !(isCount(rate?.max) && isCount(rate?.duration))) {
       throw new TaskHandlerInvalidError(

@@ -12,11 +12,12 @@ import {
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog, type AttemptRecord } from '../store/task-log';
-import { TaskLimits } from '../store/task-limits';
+import { TaskLimits, type GroupSlot } from '../store/task-limits';
 import type { AttemptState } from '../store/task-log.store';
 import {
   decodePayload,
   fromDelivery,
+  GROUP_HEADER,
   isFinished,
   nextAttempt,
   progressText,
@@ -161,16 +162,17 @@ export class TaskExecutor {
           return await this.settle(delivery, outcome, attempt, record);
         }
       }
-      const limit = attempt.handler.options.rateLimit;
-      if (limit && this.limits) {
-        const wait = await this.limits.reserve(task, limit);
-        if (wait > 0) {
-          const runAt = new Date(this.clock.now() + wait);
-          return await this.settle(delivery, { kind: 'deferred', runAt }, attempt);
-        }
+      const admitted = await this.admit(attempt);
+      if (admitted instanceof Date) {
+        return await this.settle(delivery, { kind: 'deferred', runAt: admitted }, attempt);
       }
       const record = this.log.start(task, { foreign, retry: settings.retry, state });
-      const result = await this.run(attempt, delivery, record);
+      let result: HandlerResult;
+      try {
+        result = await this.run(attempt, delivery, record);
+      } finally {
+        admitted?.release();
+      }
       return await this.settle(
         delivery,
         this.decide(attempt, delivery.abort, result),
@@ -204,6 +206,30 @@ export class TaskExecutor {
       };
     }
     return undefined;
+  }
+
+  /**
+   * Whether the limits of the attempt's handler let it start now: nothing to hold, or the slot of
+   * its group it then holds (release it once the handler is over); else when to try again.
+   */
+  private async admit(attempt: Attempt): Promise<GroupSlot | Date | undefined> {
+    const { rateLimit, groupConcurrency } = attempt.handler.options;
+    if (!this.limits || (!rateLimit && !groupConcurrency)) return undefined;
+    const group = groupConcurrency ? attempt.task.headers[GROUP_HEADER] : undefined;
+    const slot =
+      group === undefined
+        ? undefined
+        : await this.limits.groupSlot(attempt.task, group, groupConcurrency!);
+    // Every slot taken: try again in a moment (a slot frees when a task of the group ends).
+    if (slot === null) return new Date(this.clock.now() + GROUP_RETRY * (1 + Math.random()));
+    if (rateLimit) {
+      const wait = await this.limits.reserve(attempt.task, rateLimit);
+      if (wait > 0) {
+        slot?.release();
+        return new Date(this.clock.now() + wait);
+      }
+    }
+    return slot;
   }
 
   /** The attempt a delivery carries, or why it cannot be run here. */
@@ -408,6 +434,9 @@ export class TaskExecutor {
     return logger;
   }
 }
+
+/** How long an attempt whose group has no free slot waits before it is tried again (ms, at least). */
+const GROUP_RETRY = 500;
 
 /** How the handler ended (and what it returned), and how long it ran (ms). */
 type HandlerResult = Settled & { duration: number };
