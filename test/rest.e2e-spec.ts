@@ -503,6 +503,7 @@ describe('REST API', () => {
     expect(operations.map((o) => o.route).sort()).toEqual([
       'GET /cogman/counts',
       'GET /cogman/health',
+      'GET /cogman/limits',
       'GET /cogman/metrics',
       'GET /cogman/ping',
       'GET /cogman/queues',

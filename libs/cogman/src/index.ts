@@ -2,7 +2,7 @@ export { CogmanModule } from './cogman.module';
 export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
 export type { CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
-export type { WaitForResultOptions } from './client/cogman.client';
+export type { CogmanTaskLimits, WaitForResultOptions } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
 export type { CogmanQueues, CogmanQueueState, CogmanServices } from './inspector/cogman.inspector';

@@ -27,6 +27,8 @@ import {
 } from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
 import { TaskResultWatcher } from '../store/task-result.watcher';
+import { TaskLimits } from '../store/task-limits';
+import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import {
   buildTask,
   envelopeOf,
@@ -51,6 +53,15 @@ export interface WaitForResultOptions {
   signal?: AbortSignal;
 }
 
+/** The limits of one task's handler, as Redis holds them now (see `CogmanClient.limits`). */
+export interface CogmanTaskLimits {
+  name: string;
+  /** `started`: starts within the last `duration` ms; `waiting`: attempts given a later turn. */
+  rateLimit?: { max: number; duration: number; started: number; waiting: number };
+  /** The groups with tasks running now, and how many each. */
+  groupConcurrency?: { slots: number; groups: { group: string; running: number }[] };
+}
+
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
@@ -66,6 +77,10 @@ export class CogmanClient {
     @Optional()
     @Inject(TaskResultWatcher)
     private readonly results: TaskResultWatcher | null = null,
+    @Optional() @Inject(TaskLimits) private readonly taskLimits: TaskLimits | null = null,
+    @Optional()
+    @Inject(TaskHandlerRegistry)
+    private readonly handlers: TaskHandlerRegistry | null = null,
   ) {}
 
   /**
@@ -287,6 +302,39 @@ export class CogmanClient {
   countTasks(query: TaskCountQuery): Promise<TaskCountBucket[]> {
     if (!this.archive) return Promise.reject(new ArchiveNotConfiguredError('count tasks'));
     return this.archive.count(query);
+  }
+
+  /**
+   * The rate limits and group concurrency of the handlers registered in this process, as Redis
+   * holds them now: for each rate limit, the starts within its window and the attempts waiting
+   * for a turn; for each group limit, the groups with tasks running. Handlers without limits are
+   * left out.
+   */
+  async limits(): Promise<CogmanTaskLimits[]> {
+    const limits = this.taskLimits;
+    if (!limits || !this.handlers) return [];
+    const out: CogmanTaskLimits[] = [];
+    for (const name of this.handlers.names()) {
+      const { rateLimit, groupConcurrency } = this.handlers.get(name)!.options;
+      if (!rateLimit && !groupConcurrency) continue;
+      const entry: CogmanTaskLimits = { name };
+      if (rateLimit) {
+        const state = await limits.rateState(name, rateLimit.duration);
+        entry.rateLimit = {
+          ...rateLimit,
+          started: state?.started ?? 0,
+          waiting: state?.waiting ?? 0,
+        };
+      }
+      if (groupConcurrency) {
+        entry.groupConcurrency = {
+          slots: groupConcurrency,
+          groups: await limits.groupStates(name),
+        };
+      }
+      out.push(entry);
+    }
+    return out;
   }
 
   /** What Cogman is connected to and runs in this process. */

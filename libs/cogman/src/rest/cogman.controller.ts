@@ -38,6 +38,7 @@ import { DEFAULT_COUNT_BUCKETS, DEFAULT_COUNT_RANGE, DEFAULT_LIST_LIMIT } from '
 import { SendTaskBody } from './dto/send-task.body';
 import { JsonBodyGuard } from './json-body.guard';
 import { HealthDto, PingDto, QueuesDto, RestErrorDto } from './dto/service.responses';
+import { LimitsDto } from './dto/limits.responses';
 import { TaskIdParams } from './dto/task-id.params';
 import { TaskCountsDto, TaskDetailDto, TaskListDto, TaskRecordDto } from './dto/task.responses';
 import { RestAccessGuard } from './rest-access.guard';
@@ -283,6 +284,19 @@ export class CogmanController {
   @ApiResponse(ERRORS.unavailable)
   queues(): Promise<QueuesDto> {
     return this.client.queues();
+  }
+
+  @Get('limits')
+  @ApiOperation({
+    summary:
+      'Rate limits and group concurrency of the handlers of this process, as Redis holds them',
+    description:
+      'Per handler with a limit: the starts within its rate window and the attempts waiting for a turn; the groups with tasks running.',
+  })
+  @ApiOkResponse({ type: LimitsDto })
+  @ApiResponse(ERRORS.unavailable)
+  async limits(): Promise<LimitsDto> {
+    return { limits: await this.client.limits() };
   }
 
   @Get('metrics')

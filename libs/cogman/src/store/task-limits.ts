@@ -86,6 +86,21 @@ redis.call('PEXPIRE', key, 2 * lease)
 return 1
 `;
 
+/** Starts in the window, and turns given for later. KEYS: the limiter. ARGV: duration (ms). */
+const RATE_STATE_SCRIPT = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+return {
+  redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), now),
+  redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf'),
+}
+`;
+
+/** A key as a SCAN pattern that matches only it (and what follows a trailing `*`). */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
 /** How long a group slot's lease holds without renewal: a dead worker's slot is back after it. */
 export const GROUP_LEASE = 10_000;
 /** How often a running attempt renews its lease. */
@@ -194,6 +209,53 @@ export class TaskLimits {
         redis.zrem(key, task.taskId).catch(() => {});
       },
     };
+  }
+
+  /**
+   * A rate limiter as Redis holds it now: starts within the last `duration` ms, and attempts
+   * given a later turn. Null without Redis.
+   */
+  async rateState(
+    name: string,
+    duration: number,
+  ): Promise<{ started: number; waiting: number } | null> {
+    if (!this.redis) return null;
+    const [started, waiting] = (await this.redis.eval(
+      RATE_STATE_SCRIPT,
+      1,
+      this.keys.rateLimit(name),
+      duration,
+    )) as [number, number];
+    return { started, waiting };
+  }
+
+  /** The groups of a task name that have tasks running now, with how many each. */
+  async groupStates(name: string): Promise<{ group: string; running: number }[]> {
+    if (!this.redis) return [];
+    const prefix = this.keys.groupLeases(name, '');
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        `${globEscape(prefix)}*`,
+        'COUNT',
+        500,
+      );
+      cursor = next;
+      for (const key of found) keys.add(key);
+    } while (cursor !== '0');
+    const now = Date.now();
+    const states = await Promise.all(
+      [...keys].map(async (key) => ({
+        group: key.slice(prefix.length),
+        running: await this.redis!.zcount(key, `(${now}`, '+inf'),
+      })),
+    );
+    return states
+      .filter((state) => state.running > 0)
+      .sort((a, b) => a.group.localeCompare(b.group));
   }
 
   private unlimited(reason: string): number {
