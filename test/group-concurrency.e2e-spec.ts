@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CogmanClient, TaskInvalidError } from '@cogman/nestjs';
 import { testHarness } from './support/harness';
+import { call, startHttpApp } from './support/http';
 import { openRedis } from './support/services';
 import { waitFor } from './support/wait';
 import { stopWorkerProcess } from './support/worker-process';
@@ -96,6 +97,21 @@ describe('Group concurrency across worker processes', () => {
     // Not before the leases (10 s, renewed every 2.5 s) could lapse.
     expect(start.at - killedAt).toBeGreaterThanOrEqual(5000);
   }, 90_000);
+
+  it('takes a group through POST /tasks', async () => {
+    const namespace = harness.namespace('groups-rest');
+    const http = await startHttpApp({ namespace, startWorker: false });
+    try {
+      const sent = await call(`${http.api}/tasks`, {
+        method: 'POST',
+        body: { name: 'grouped', group: 'tenant-42' },
+      });
+      expect(sent.status).toBe(201);
+      expect(sent.body.headers).toEqual({ 'cogman-group': 'tenant-42' });
+    } finally {
+      await http.app.close();
+    }
+  });
 
   it('refuses a group that is not a non-empty string', async () => {
     const namespace = harness.namespace('groups-invalid');

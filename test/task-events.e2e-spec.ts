@@ -115,7 +115,7 @@ describe('Task lifecycle events in the worker process', () => {
 
   it('tells started and completed, with the result, although a listener throws', async () => {
     const task = await client.sendTask({ name: 'flaky', payload: { succeedOn: 1, result: 42 } });
-    await waitFor('completed', () => eventsOf(task.taskId).includes('completed'));
+    await waitFor('completed', () => eventsOf(task.taskId).length === 2);
     expect(eventsOf(task.taskId)).toEqual(['started', 'completed']);
     expect(seen.find((e) => e.type === 'completed')).toMatchObject({
       task: { taskId: task.taskId, name: 'flaky', attempt: 1 },
@@ -132,7 +132,8 @@ describe('Task lifecycle events in the worker process', () => {
 
   it('tells retrying then failed, and the retries still happen', async () => {
     const task = await client.sendTask({ name: 'flaky', payload: { succeedOn: 9 } });
-    await waitFor('failed', () => eventsOf(task.taskId).includes('failed'));
+    // The outcome events of one attempt may reach the listeners after those of the next.
+    await waitFor('the six events', () => eventsOf(task.taskId).length === 6);
     expect(eventsOf(task.taskId)).toEqual([
       'started',
       'retrying',
@@ -185,8 +186,9 @@ describe('Task lifecycle events in the worker process', () => {
     const subscription = app.get(CogmanWorker).events$.subscribe((event) => streamed.push(event));
     try {
       const task = await client.sendTask({ name: 'flaky', payload: { succeedOn: 2, result: 'x' } });
-      await waitFor('completed on the stream', () =>
-        streamed.some((e) => e.type === 'completed' && e.task?.originalTaskId === task.taskId),
+      await waitFor(
+        'the four events on the stream',
+        () => eventsOf(task.taskId, streamed).length === 4,
       );
       expect(eventsOf(task.taskId, streamed)).toEqual([
         'started',

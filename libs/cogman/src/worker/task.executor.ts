@@ -162,7 +162,8 @@ export class TaskExecutor {
           return await this.settle(delivery, outcome, attempt, record);
         }
       }
-      const admitted = await this.admit(attempt);
+      const { rateLimit, groupConcurrency } = attempt.handler.options;
+      const admitted = rateLimit || groupConcurrency ? await this.admit(attempt) : undefined;
       if (admitted instanceof Date) {
         return await this.settle(delivery, { kind: 'deferred', runAt: admitted }, attempt);
       }
@@ -214,7 +215,7 @@ export class TaskExecutor {
    */
   private async admit(attempt: Attempt): Promise<GroupSlot | Date | undefined> {
     const { rateLimit, groupConcurrency } = attempt.handler.options;
-    if (!this.limits || (!rateLimit && !groupConcurrency)) return undefined;
+    if (!this.limits) return undefined;
     const group = groupConcurrency ? attempt.task.headers[GROUP_HEADER] : undefined;
     const slot =
       group === undefined
@@ -328,18 +329,20 @@ export class TaskExecutor {
    * Records the outcome, tells the event listeners (if any) and says what becomes of the
    * message: the one place every delivery ends.
    */
-  private async settle(
+  private settle(
     delivery: Delivery,
     outcome: TaskOutcome,
     attempt?: Attempt,
     record?: AttemptRecord,
   ): Promise<DeliveryOutcome> {
-    const decision = await this.apply(delivery, outcome, attempt, record);
-    if (this.events?.listening) {
+    const decision = this.apply(delivery, outcome, attempt, record);
+    // Nobody listens: not even a promise more.
+    if (!this.events?.listening) return decision;
+    return decision.then((settled) => {
       const event = outcomeEvent(outcome, attempt);
-      if (event) this.events.emit(event);
-    }
-    return decision;
+      if (event && this.events) this.events.emit(event);
+      return settled;
+    });
   }
 
   /** Records the outcome and says what becomes of the message. */

@@ -26,6 +26,7 @@ export const SEND_TASK_FIELDS: ReadonlySet<string> = new Set([
   'runAt',
   'primaryKey',
   'headers',
+  'group',
 ]);
 
 /** Body of `POST /tasks`: what `CogmanClient.sendTask` takes, as JSON. */
@@ -99,4 +100,14 @@ export class SendTaskBody {
   @IsObject()
   @Raw()
   headers?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    description:
+      'Group of the task: a handler with groupConcurrency runs that many of a group at once',
+    example: 'tenant-42',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 255)
+  group?: string;
 }
