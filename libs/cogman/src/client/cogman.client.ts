@@ -371,7 +371,15 @@ export class CogmanClient {
     for (let first = true; ; first = false) {
       let wake!: (closed?: boolean) => void;
       let woken = new Promise<boolean | undefined>((resolve) => (wake = resolve));
-      const watch = await Promise.race([this.results.watch(id, (closed) => wake(closed)), stopped]);
+      const watching = this.results.watch(id, (closed) => wake(closed));
+      const watch = await Promise.race([watching, stopped]).catch((error: unknown) => {
+        // Ended while the record was being flagged: the watch, once made, is stopped too.
+        watching.then(
+          (made) => made.stop(),
+          () => {},
+        );
+        throw error;
+      });
       try {
         for (;;) {
           // A wake during the read below is kept for the next wait.
