@@ -38,16 +38,17 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
  * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
  * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
- * key and the cancellation channel, the results channel, then the payloads of the changes that describe their attempt
- * (each its own argument, sent as the bytes they are: neither escaped into the JSON nor decoded
- * by the script). A cancellation that applies also enters the cancelled set (until the record's
- * TTL has passed) and is published on the channel. A finished status that applies to a record
- * someone waits for (its `waited` field, set by `WAIT_SCRIPT`) is published on the results
- * channel: a record nobody waits for costs nothing more than the field's read. Each change is an array: taskId, status,
- * updatedAt (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the
- * change, or ''), the description (empty, or the `task` field's JSON and the index in ARGV of
- * the payload), the status fields (field, value, ...), and optionally fields set whether or not the
- * status moves, unless the record has finished (the progress of a running attempt).
+ * key and the cancellation channel, the results channel, then the payloads of the changes that
+ * describe their attempt (each its own argument, sent as the bytes they are: neither escaped into
+ * the JSON nor decoded by the script). A cancellation that applies also enters the cancelled set
+ * (until the record's TTL has passed) and is published on the channel. A finished status that
+ * applies to a record someone waits for (its `waited` field, set by the result watcher's script)
+ * is published on the results channel: a record nobody waits for costs only the field's read.
+ * Each change is an array: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an
+ * attempt whose cancellation vetoes the change, or ''), the description (empty, or the `task`
+ * field's JSON and the index in ARGV of the payload), the status fields (field, value, ...), and
+ * optionally fields set whether or not the status moves, unless the record has finished (the
+ * progress of a running attempt).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `

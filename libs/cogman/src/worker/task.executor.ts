@@ -99,7 +99,7 @@ export type TaskOutcome =
   | { kind: 'cancelled'; duration: number }
   /** Shutdown gave up on it: the message goes back to the queue. */
   | { kind: 'shutdown'; duration: number }
-  /** Over its rate limit: scheduled again for its turn, not run, its attempt unchanged. */
+  /** Over its rate limit, or no slot of its group free: scheduled again, its attempt unchanged. */
   | { kind: 'deferred'; runAt: Date };
 
 /**
