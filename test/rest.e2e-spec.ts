@@ -508,6 +508,7 @@ describe('REST API', () => {
         'GET /cogman/counts',
         'GET /cogman/dead-letters',
         'GET /cogman/health',
+        'GET /cogman/limits',
         'GET /cogman/metrics',
         'GET /cogman/overview',
         'GET /cogman/overview/stream',

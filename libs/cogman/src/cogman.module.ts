@@ -29,11 +29,16 @@ import {
   RESOLVED_OPTIONS,
 } from './config';
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
+import { TaskEventExplorer } from './explorer/task-event.explorer';
+import { TaskHandlerEnhancers } from './explorer/task-handler.enhancers';
+import { TaskEvents } from './worker/task-events';
 import { archiveProviders } from './store/archive.providers';
 import { redisConnectionProvider } from './store/redis-connection';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
 import { COGMAN_MONGO_CONNECTION } from './store/task-archive';
 import { TaskLog } from './store/task-log';
+import { TaskResultWatcher } from './store/task-result.watcher';
+import { TaskLimits } from './store/task-limits';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
@@ -115,6 +120,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
         ...archiveProviders,
         TaskLog,
+        TaskResultWatcher,
+        TaskLimits,
         TaskTopology,
         TaskPublisher,
         { provide: TASK_BROKER, useExisting: TaskPublisher },
@@ -122,6 +129,9 @@ export class CogmanModule extends CogmanConfigurableModule {
         OfflineTaskBuffer,
         TaskHandlerRegistry,
         TaskHandlerExplorer,
+        TaskEvents,
+        TaskEventExplorer,
+        TaskHandlerEnhancers,
         TaskExecutor,
         AttemptProgress,
         TaskConsumer,

@@ -6,6 +6,7 @@ export type {
 } from './cogman.module-definition';
 export type { CogmanDashboardOptions, CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
+export type { CogmanTaskLimits, WaitForResultOptions } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
 export type {
@@ -28,6 +29,9 @@ export type {
 export { CogmanWorker } from './worker/cogman.worker';
 export type { CogmanPauses } from './worker/queue-pauses';
 export { TaskHandler } from './decorators/task-handler.decorator';
+export { OnTaskEvent } from './decorators/task-event.decorator';
+export { COGMAN_CONTEXT_TYPE } from './explorer/task-handler.enhancers';
+export type { OnTaskEventOptions } from './decorators/task-event.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions } from './config';
@@ -46,6 +50,8 @@ export {
   ScheduleNotFoundError,
   StoreUnavailableError,
   TaskCancelledError,
+  TaskEventListenerInvalidError,
+  TaskFailedError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,
   TaskInvalidError,
@@ -56,11 +62,12 @@ export {
   TaskStatusConflictError,
   TaskTimeoutError,
   TaskUnrecoverableError,
+  TaskWaitTimeoutError,
   WorkerShutdownError,
 } from './errors';
 export { DEFAULT_BACKOFF } from './scheduler/backoff';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';
-export { TASK_HEADERS, TASK_STATUSES } from './task';
+export { TASK_EVENT_TYPES, TASK_HEADERS, TASK_STATUSES } from './task';
 export type {
   BackoffFunction,
   BackoffPolicy,
@@ -71,6 +78,9 @@ export type {
   TaskPayloadOf,
   TypedSendTaskOptions,
   TaskContext,
+  TaskEvent,
+  TaskEventOf,
+  TaskEventType,
   TaskHandlerFunction,
   TaskInfo,
   TaskPriority,

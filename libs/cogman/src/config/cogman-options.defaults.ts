@@ -23,6 +23,8 @@ export const COGMAN_DEFAULTS = {
   progressAfter: SECOND,
   deliveryLimit: 20,
   unknownTaskGracePeriod: 5 * MINUTE,
+  resultMaxSize: 64 * 1024,
+  progressInterval: SECOND,
   startScheduler: true,
   offlineBufferSize: 10_000,
   namespace: '',

@@ -89,6 +89,16 @@ export interface CogmanModuleOptions {
    * still consume. 0 dead-letters such a task at once. Default 5 minutes.
    */
   unknownTaskGracePeriod?: number;
+  /**
+   * Largest handler result recorded with its `success` (bytes of JSON, or of a Buffer): a bigger
+   * one is not recorded (nor cut), and the record's `resultError` says so. Default 64 KiB.
+   */
+  resultMaxSize?: number;
+  /**
+   * Least time between two progress writes of one attempt (`ctx.progress`): calls in between
+   * are folded into the next write, and the last value is always written. Default 1 second.
+   */
+  progressInterval?: number;
   /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
   startScheduler?: boolean;
   /**

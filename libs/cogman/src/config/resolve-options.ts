@@ -105,6 +105,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       pick('unknownTaskGracePeriod'),
       MAX_TIMEOUT,
     ),
+    resultMaxSize: positiveInteger('resultMaxSize', pick('resultMaxSize'), 16 * 1024 * 1024),
+    progressInterval: positiveInteger('progressInterval', pick('progressInterval'), MAX_TIMEOUT),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),

@@ -34,6 +34,18 @@ export interface TaskHandlerOptions {
    * parse is dead-lettered, reason `undecodable_payload`.
    */
   payload?: 'auto' | 'json';
+  /**
+   * At most `max` attempts of this task start per `duration` ms, across every worker process of
+   * the namespace. An attempt over the limit waits (scheduled) for its turn: it is not failed,
+   * holds no handler slot, and keeps its attempt number.
+   */
+  rateLimit?: { max: number; duration: number };
+  /**
+   * At most this many attempts of one group (`sendTask({ group })`) run at once, across every
+   * worker process; each holds a lease in Redis, renewed while it runs, so a dead worker's slot
+   * comes back when its lease lapses. Tasks without a group are not limited.
+   */
+  groupConcurrency?: number;
 }
 
 /** What `@TaskHandler` stores on the class. */

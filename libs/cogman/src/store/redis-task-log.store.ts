@@ -6,6 +6,7 @@ import {
   decodePayload,
   isTaskStatus,
   JSON_CONTENT_TYPE,
+  readResult,
   TASK_STATUS_RANK,
   type EncodedPayload,
   type TaskEnvelope,
@@ -37,19 +38,23 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
  * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
  * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
- * key and the cancellation channel, then the payloads of the changes that describe their attempt
- * (each its own argument, sent as the bytes they are: neither escaped into the JSON nor decoded
- * by the script). A cancellation that applies also enters the cancelled set (until the record's
- * TTL has passed) and is published on the channel. Each change is an array: taskId, status,
- * updatedAt (ms), runAt (ms or ''), guard (the id of an attempt whose cancellation vetoes the
- * change, or ''), the description (empty, or the `task` field's JSON and the index in ARGV of
- * the payload), and the status fields (field, value, ...).
+ * key and the cancellation channel, the results channel, then the payloads of the changes that
+ * describe their attempt (each its own argument, sent as the bytes they are: neither escaped into
+ * the JSON nor decoded by the script). A cancellation that applies also enters the cancelled set
+ * (until the record's TTL has passed) and is published on the channel. A finished status that
+ * applies to a record someone waits for (its `waited` field, set by the result watcher's script)
+ * is published on the results channel: a record nobody waits for costs only the field's read.
+ * Each change is an array: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an
+ * attempt whose cancellation vetoes the change, or ''), the description (empty, or the `task`
+ * field's JSON and the index in ARGV of the payload), the status fields (field, value, ...), and
+ * optionally fields set whether or not the status moves, unless the record has finished (the
+ * progress of a running attempt).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
 local taskKey, ttl, scheduled, claimed = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local cancelled, cancelChannel = ARGV[6], ARGV[7]
+local cancelled, cancelChannel, resultChannel = ARGV[6], ARGV[7], ARGV[8]
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
@@ -61,7 +66,7 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
   else
     -- One read for the status and whether the record holds the description (its fields, task
     -- and payload, are always written together, so one stands for both).
-    local found = redis.call('HMGET', key, 'status', 'task')
+    local found = redis.call('HMGET', key, 'status', 'task', 'waited')
     local previous, described = found[1], found[2] ~= false
     local fields = {}
     if not described and #describe > 0 then
@@ -92,6 +97,15 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
         redis.call('PEXPIRE', cancelled, ttl)
         redis.call('PUBLISH', cancelChannel, id)
       end
+      if found[3] and ranks[status] == ranks['success'] then
+        redis.call('PUBLISH', resultChannel, id)
+      end
+    end
+    local always = c[8]
+    if always and (applied == 1 or (ranks[previous] or 0) < ranks['success']) then
+      for j = 1, #always do
+        fields[#fields + 1] = always[j]
+      end
     end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
     -- A scheduled attempt is kept until it is due, and the TTL after that.
@@ -121,6 +135,8 @@ type ChangeArgs = [
   guard: string,
   describe: [task: string, payloadArg: number] | [],
   fields: string[],
+  /** Set even when the status does not move (left out when there are none). */
+  always?: string[],
 ];
 
 /** A change waiting for the end of the tick, and who waits for its result. */
@@ -218,6 +234,12 @@ export class RedisTaskLogStore implements TaskLogStore {
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
+    if (change.result !== undefined) {
+      const binary = change.result.contentType === BINARY_CONTENT_TYPE;
+      fields.push('result', change.result.body.toString(binary ? 'base64' : 'utf8'));
+      if (binary) fields.push('resultBinary', '1');
+    }
+    if (change.resultError !== undefined) fields.push('resultError', change.resultError);
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
     if (change.startedAt !== undefined) {
@@ -232,6 +254,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       described ? [described.task, 0] : [],
       fields,
     ];
+    if (change.progress !== undefined) args.push(['progress', wellFormed(change.progress)]);
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) process.nextTick(() => this.flush());
       this.batch.push({ args, payload: described?.payload, resolve, reject });
@@ -253,6 +276,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       this.keys.claimed,
       this.keys.cancelled,
       this.keys.cancelChannel,
+      this.keys.resultChannel,
     ];
     for (const { args, payload } of batch) {
       if (payload === undefined) continue;
@@ -354,7 +378,7 @@ interface StoredDescription {
  * The descriptive fields of an attempt: `task` (one JSON value) and `payload` (JSON text, or
  * base64 of binary bytes), always written together, and only to a record that lacks them.
  */
-function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
+export function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
   const description: StoredDescription = {
     name: task.name,
@@ -409,6 +433,7 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
   return {
     task,
     record: {
+      ...storedExtras(hash),
       ...info,
       retry: number('retry') ?? stored.retry ?? 0,
       payload: readPayload(payload),
@@ -420,6 +445,31 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
       updatedAt,
     },
   };
+}
+
+/** The result, its note and the progress of a record, where it has them. */
+function storedExtras(
+  hash: Record<string, string>,
+): Pick<TaskRecord, 'result' | 'resultError' | 'progress'> {
+  const extras: Pick<TaskRecord, 'result' | 'resultError' | 'progress'> = {};
+  if (hash.result !== undefined) {
+    extras.result = readResult(
+      hash.resultBinary === '1'
+        ? { contentType: BINARY_CONTENT_TYPE, body: Buffer.from(hash.result, 'base64') }
+        : { contentType: JSON_CONTENT_TYPE, body: Buffer.from(hash.result) },
+    );
+  }
+  if (hash.resultError !== undefined) extras.resultError = hash.resultError;
+  if (hash.progress !== undefined) extras.progress = readProgress(hash.progress);
+  return extras;
+}
+
+function readProgress(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The payload as sent; bytes that were meant as JSON but do not parse come back as bytes. */

@@ -1,27 +1,29 @@
 import { TaskInvalidError } from '../errors';
 import { didYouMean } from '../util/nearest-name';
 import { newTaskId } from './task-id';
-import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
+import { encodePayload, GROUP_HEADER, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
 import { uniqueProblem } from './task-unique';
 import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
 
-/** The keys of `SendTaskOptions`: any other is refused (a typo would otherwise pass unseen). */
-const TASK_OPTIONS: ReadonlySet<string> = new Set([
-  'name',
-  'payload',
-  'priority',
-  'retry',
-  'backoff',
-  'timeout',
-  'delay',
-  'runAt',
-  'primaryKey',
-  'headers',
-  'unique',
-] satisfies (keyof SendTaskOptions)[]);
+/** The keys of `SendTaskOptions` (each must be listed): any other is refused (a typo would otherwise pass unseen). */
+const TASK_OPTION_KEYS: Record<keyof SendTaskOptions, true> = {
+  name: true,
+  payload: true,
+  priority: true,
+  retry: true,
+  backoff: true,
+  timeout: true,
+  delay: true,
+  runAt: true,
+  primaryKey: true,
+  headers: true,
+  unique: true,
+  group: true,
+};
+const TASK_OPTIONS: ReadonlySet<string> = new Set(Object.keys(TASK_OPTION_KEYS));
 
 /** How `buildTask` checks a task beside its own fields. */
 export interface BuildTaskLimits {
@@ -77,6 +79,10 @@ export function buildTask(
   }
   const unique = uniqueProblem(options.unique);
   if (unique) throw new TaskInvalidError(...unique);
+  const { group } = options;
+  if (group !== undefined && (typeof group !== 'string' || group === '' || group.length > 255)) {
+    throw new TaskInvalidError('group', 'must be a non-empty string of at most 255 characters');
+  }
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
   if (maxPayloadSize !== undefined && payload.body.length > maxPayloadSize) {
@@ -93,7 +99,8 @@ export function buildTask(
     primaryKey: primaryKey ?? null,
     attempt: 1,
     priority,
-    headers: { ...headers },
+    // The group travels as a header, so every copy of the task (message, record, archive) has it.
+    headers: group === undefined ? { ...headers } : { ...headers, [GROUP_HEADER]: group },
     createdAt: now,
     payload,
   };

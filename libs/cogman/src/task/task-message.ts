@@ -37,6 +37,9 @@ export const TASK_HEADERS = {
   backoff: 'x-cogman-backoff',
 } as const;
 
+/** The header that carries a task's group (`SendTaskOptions.group`). */
+export const GROUP_HEADER = 'cogman-group';
+
 const RESERVED_HEADER = /^(taskname|taskid|x-cogman-.*)$/i;
 
 export function isReservedHeader(name: string): boolean {
@@ -151,6 +154,9 @@ export function envelopeOf(record: TaskRecord): TaskEnvelope {
     startedAt: _st,
     runAt: _r,
     updatedAt: _u,
+    result: _result,
+    resultError: _resultError,
+    progress: _progress,
     ...info
   } = record;
   return { ...info, payload: encodePayload(payload) };

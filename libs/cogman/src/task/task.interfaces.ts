@@ -61,6 +61,11 @@ export interface SendTaskOptions<P = unknown> {
    * `false` turns the handler's off.
    */
   unique?: UniqueTaskOptions | boolean;
+  /**
+   * The group of the task (a tenant, an account): with a handler's `groupConcurrency`, at most
+   * that many tasks of one group run at once. It travels as the `cogman-group` header.
+   */
+  group?: string;
 }
 
 /**
@@ -138,6 +143,15 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
    * existed, and this is that task's record (no task was created), false when it was created.
    */
   deduplicated?: boolean;
+  /**
+   * What the handler returned (a JSON value, or a Buffer), recorded with `success`. Absent when it
+   * returned nothing (or `resultError` says why it was not recorded).
+   */
+  result?: unknown;
+  /** Why the handler's return value was not recorded (larger than `resultMaxSize`, or not JSON). */
+  resultError?: string;
+  /** The last progress the handler reported (`ctx.progress`): a number 0-100 or a JSON object. */
+  progress?: unknown;
 }
 
 /** What a handler receives beside the payload. */
@@ -149,6 +163,12 @@ export interface TaskContext {
    */
   signal: AbortSignal;
   logger: LoggerService;
+  /**
+   * Reports how far the attempt is: a number from 0 to 100, or a small JSON object (at most
+   * 4 KiB). Recorded on the attempt at most once per `progressInterval` (the last value always),
+   * shown by `getTask` and the REST API, and told to `progress` event listeners at each call.
+   */
+  progress(value: number | object): void;
 }
 
 /** A provider marked with `@TaskHandler('name')` implements this. */

@@ -11,15 +11,18 @@ import {
 import { TaskInvalidError } from '../errors';
 import { didYouMean } from '../util/nearest-name';
 
-/** The keys of `TaskHandlerOptions`: any other is refused (a typo would otherwise pass unseen). */
-const HANDLER_OPTIONS: ReadonlySet<string> = new Set([
-  'retry',
-  'backoff',
-  'timeout',
-  'payload',
-  'unique',
-  'schedule',
-] satisfies (keyof TaskHandlerOptions)[]);
+/** The keys of `TaskHandlerOptions` (each must be listed): any other is refused (a typo would otherwise pass unseen). */
+const HANDLER_OPTION_KEYS: Record<keyof TaskHandlerOptions, true> = {
+  retry: true,
+  backoff: true,
+  timeout: true,
+  payload: true,
+  unique: true,
+  schedule: true,
+  rateLimit: true,
+  groupConcurrency: true,
+};
+const HANDLER_OPTIONS: ReadonlySet<string> = new Set(Object.keys(HANDLER_OPTION_KEYS));
 
 /** A handler as the worker runs it: how to get the instance for one task. */
 export interface RegisteredTaskHandler {
@@ -71,6 +74,20 @@ export class TaskHandlerRegistry {
         throw new TaskHandlerInvalidError(name, `schedule.${error.field} ${error.reason}`);
       }
     }
+    const groups: unknown = handler.options.groupConcurrency;
+    if (groups !== undefined && !isCount(groups)) {
+      throw new TaskHandlerInvalidError(
+        name,
+        'groupConcurrency must be a whole number of 1 or more',
+      );
+    }
+    const rate = handler.options.rateLimit as { max?: unknown; duration?: unknown } | undefined;
+    if (rate !== undefined && !(isCount(rate?.max) && isCount(rate?.duration))) {
+      throw new TaskHandlerInvalidError(
+        name,
+        'rateLimit must be { max, duration }, each a whole number of 1 or more (duration in ms)',
+      );
+    }
     const existing = this.handlers.get(name);
     if (existing) throw new TaskHandlerDuplicateError(name, existing.source, handler.source);
     this.handlers.set(name, handler);
@@ -83,4 +100,8 @@ export class TaskHandlerRegistry {
   names(): string[] {
     return [...this.handlers.keys()].sort();
   }
+}
+
+function isCount(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 1;
 }

@@ -12,12 +12,16 @@ import {
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog, type AttemptRecord } from '../store/task-log';
+import { TaskLimits, type GroupSlot } from '../store/task-limits';
 import type { AttemptState } from '../store/task-log.store';
 import {
   decodePayload,
   fromDelivery,
+  GROUP_HEADER,
   isFinished,
   nextAttempt,
+  progressText,
+  recordResult,
   taskInfo,
   type BackoffFunction,
   type BackoffPolicy,
@@ -25,12 +29,16 @@ import {
   type TaskEnvelope,
   type TaskPriority,
   type TaskContext,
+  type TaskEvent,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { AttemptProgress } from './attempt-progress';
+import { ProgressReport } from './progress-report';
+import { traceAttempt } from './task-tracing';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
+import { TaskEvents } from './task-events';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
 import { WorkerDirectory } from './worker-directory';
 
@@ -102,14 +110,16 @@ export type TaskOutcome =
   | { kind: 'unhandled'; wait: number; headers: Record<string, number> }
   /** The attempt had finished already (cancelled, or a redelivery of one whose ack was lost). */
   | { kind: 'skipped'; previous: TaskStatus }
-  | { kind: 'success'; duration: number }
+  | { kind: 'success'; duration: number; result?: unknown }
   | { kind: 'failed'; error: unknown; duration: number }
   /** Failed with retries left: `next` is published after `wait` ms. */
   | { kind: 'retry'; error: unknown; duration: number; next: TaskEnvelope; wait: number }
   /** Cancelled while it ran (the cancellation is recorded already). */
   | { kind: 'cancelled'; duration: number }
   /** Shutdown gave up on it: the message goes back to the queue. */
-  | { kind: 'shutdown'; duration: number };
+  | { kind: 'shutdown'; duration: number }
+  /** Over its rate limit, or no slot of its group free: scheduled again, its attempt unchanged. */
+  | { kind: 'deferred'; runAt: Date };
 
 /**
  * Runs one delivery, as a sequence around one `TaskOutcome`: decode it (or dead-letter it), check
@@ -135,6 +145,8 @@ export class TaskExecutor {
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
     @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
+    @Optional() @Inject(TaskEvents) private readonly events: TaskEvents | null = null,
+    @Optional() @Inject(TaskLimits) private readonly limits: TaskLimits | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
@@ -171,8 +183,18 @@ export class TaskExecutor {
           return await this.settle(delivery, outcome, attempt, record);
         }
       }
+      const { rateLimit, groupConcurrency } = attempt.handler.options;
+      const admitted = rateLimit || groupConcurrency ? await this.admit(attempt) : undefined;
+      if (admitted instanceof Date) {
+        return await this.settle(delivery, { kind: 'deferred', runAt: admitted }, attempt);
+      }
       const record = this.log.start(task, { foreign, retry: settings.retry, state });
-      const result = await this.run(attempt, delivery, record);
+      let result: HandlerResult;
+      try {
+        result = await this.run(attempt, delivery, record);
+      } finally {
+        admitted?.release();
+      }
       return await this.settle(
         delivery,
         this.decide(attempt, delivery.abort, result),
@@ -206,6 +228,30 @@ export class TaskExecutor {
       };
     }
     return undefined;
+  }
+
+  /**
+   * Whether the limits of the attempt's handler let it start now: nothing to hold, or the slot of
+   * its group it then holds (release it once the handler is over); else when to try again.
+   */
+  private async admit(attempt: Attempt): Promise<GroupSlot | Date | undefined> {
+    const { rateLimit, groupConcurrency } = attempt.handler.options;
+    if (!this.limits) return undefined;
+    const group = groupConcurrency ? attempt.task.headers[GROUP_HEADER] : undefined;
+    const slot =
+      group === undefined
+        ? undefined
+        : await this.limits.groupSlot(attempt.task, group, groupConcurrency!);
+    // Every slot taken: try again in a moment (a slot frees when a task of the group ends).
+    if (slot === null) return new Date(this.clock.now() + GROUP_RETRY * (1 + Math.random()));
+    if (rateLimit) {
+      const wait = await this.limits.reserve(attempt.task, rateLimit);
+      if (wait > 0) {
+        slot?.release();
+        return new Date(this.clock.now() + wait);
+      }
+    }
+    return slot;
   }
 
   /** The attempt a delivery carries, why it cannot be run, or the task when no handler is here. */
@@ -304,19 +350,32 @@ export class TaskExecutor {
     const logger = this.taskLogger(task.name);
     const unwatch = this.progress.watch(record);
     const began = performance.now();
+    let report: ProgressReport | undefined;
     const context: TaskContext = {
       task: info,
       get signal() {
         return abort.signal;
       },
       logger,
+      progress: (value) => {
+        const text = progressText(value);
+        if (this.events?.listening)
+          this.events.emit({ type: 'progress', task: info, progress: value });
+        report ??= new ProgressReport(record, this.options.progressInterval);
+        report.report(text);
+      },
     };
-    const result = await runWithin(settings.timeout, abort, async () => {
+    if (this.events?.listening) this.events.emit({ type: 'started', task: info });
+    const work = async () => {
       const resolved = handler.resolve(info);
       const instance = resolved instanceof Promise ? await resolved : resolved;
-      await instance.handle(payload, context);
-    });
+      return await instance.handle(payload, context);
+    };
+    const trace = traceAttempt(task, delivery.queue);
+    const result = await runWithin(settings.timeout, abort, trace ? () => trace.run(work) : work);
+    trace?.end(result);
     unwatch();
+    report?.end();
     delivery.release?.();
     return { ...result, duration: Math.round((performance.now() - began) * 1000) / 1000 };
   }
@@ -327,7 +386,7 @@ export class TaskExecutor {
     const reason: unknown = abort.aborted ? abort.reason : undefined;
     if (reason instanceof WorkerShutdownError) return { kind: 'shutdown', duration };
     if (reason instanceof TaskCancelledError) return { kind: 'cancelled', duration };
-    if (result.ok) return { kind: 'success', duration };
+    if (result.ok) return { kind: 'success', duration, result: result.value };
     const { task, settings } = attempt;
     const error = reason instanceof TaskTimeoutError ? reason : result.error;
     if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
@@ -337,8 +396,28 @@ export class TaskExecutor {
     return { kind: 'retry', error, duration, next: nextAttempt(task), wait };
   }
 
+  /**
+   * Records the outcome, tells the event listeners (if any) and says what becomes of the
+   * message: the one place every delivery ends.
+   */
+  private settle(
+    delivery: Delivery,
+    outcome: TaskOutcome,
+    attempt?: Attempt,
+    record?: AttemptRecord,
+  ): Promise<DeliveryOutcome> {
+    const decision = this.apply(delivery, outcome, attempt, record);
+    // Nobody listens: not even a promise more.
+    if (!this.events?.listening) return decision;
+    return decision.then((settled) => {
+      const event = outcomeEvent(outcome, attempt);
+      if (event && this.events) this.events.emit(event);
+      return settled;
+    });
+  }
+
   /** Records the outcome and says what becomes of the message. */
-  private async settle(
+  private async apply(
     delivery: Delivery,
     outcome: TaskOutcome,
     attempt?: Attempt,
@@ -362,8 +441,21 @@ export class TaskExecutor {
       case 'cancelled':
         await record!.leave();
         return 'ack';
+      case 'deferred': {
+        const deferred = await this.limits!.defer(task!, outcome.runAt, attempt!.foreign).catch(
+          (error: unknown) => {
+            this.logger.warn(`Could not defer task ${task!.taskId}: ${String(error)}`);
+            return 'unrecorded' as const;
+          },
+        );
+        // Not recorded yet (its producer's queued is on its way): back to the queue, its turn kept.
+        return deferred === 'unrecorded' ? 'hand-back' : 'ack';
+      }
       case 'success':
-        await record!.finish('success', { duration: outcome.duration });
+        await record!.finish('success', {
+          duration: outcome.duration,
+          ...recordResult(outcome.result, this.options.resultMaxSize),
+        });
         this.metrics?.taskProcessed(task!.name, task!.priority, 'success', outcome.duration);
         return 'ack';
       case 'failed':
@@ -457,8 +549,47 @@ function counter(value: unknown): number | undefined {
     : undefined;
 }
 
-/** How the handler ended, and how long it ran (ms). */
-type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration: number };
+/** How long an attempt whose group has no free slot waits before it is tried again (ms, at least). */
+const GROUP_RETRY = 500;
+
+/** How the handler ended (and what it returned), and how long it ran (ms). */
+type HandlerResult = Settled & { duration: number };
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** The event an outcome means for listeners, if any (a skipped or handed-back one means none). */
+function outcomeEvent(outcome: TaskOutcome, attempt: Attempt | undefined): TaskEvent | undefined {
+  const task = attempt && taskInfo(attempt.task, attempt.settings.retry);
+  switch (outcome.kind) {
+    case 'dead-letter': {
+      const envelope = outcome.task;
+      return {
+        type: 'dead-lettered',
+        task: task ?? (envelope ? taskInfo(envelope, envelope.retry ?? 0) : null),
+        taskId: outcome.taskId ?? null,
+        reason: outcome.reason,
+        detail: outcome.detail,
+      };
+    }
+    case 'success':
+      return { type: 'completed', task: task!, result: outcome.result, duration: outcome.duration };
+    case 'failed':
+      return { type: 'failed', task: task!, error: outcome.error, duration: outcome.duration };
+    case 'retry':
+      return {
+        type: 'retrying',
+        task: task!,
+        error: outcome.error,
+        duration: outcome.duration,
+        nextTaskId: outcome.next.taskId,
+        wait: outcome.wait,
+      };
+    case 'cancelled':
+      return { type: 'cancelled', task: task!, duration: outcome.duration };
+    default:
+      return undefined;
+  }
+}
 
 /**
  * Runs `work`, giving up when `abort` aborts or after `timeout` ms (which aborts it): a handler
@@ -467,8 +598,8 @@ type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration
 function runWithin(
   timeout: number,
   abort: TaskAbort,
-  work: () => Promise<void>,
-): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  work: () => Promise<unknown>,
+): Promise<Settled> {
   return new Promise((resolve) => {
     // Cancelled (or shut down) before it started: the handler is not run.
     if (abort.aborted) return resolve({ ok: false, error: abort.reason });
@@ -476,13 +607,13 @@ function runWithin(
     const stopListening = abort.onAbort((error) => finish({ ok: false, error }));
     // The first outcome counts; a later one (a handler finishing after its timeout) changes
     // nothing: clearing and resolving again are no-ops.
-    function finish(outcome: { ok: true } | { ok: false; error: unknown }) {
+    function finish(outcome: Settled) {
       clearTimeout(timer);
       stopListening();
       resolve(outcome);
     }
     work().then(
-      () => finish({ ok: true }),
+      (value) => finish({ ok: true, value }),
       (error: unknown) => finish({ ok: false, error }),
     );
   });
