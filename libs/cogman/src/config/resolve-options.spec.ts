@@ -53,7 +53,7 @@ describe('resolveCogmanOptions', () => {
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(22);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(24);
   });
 
   it("takes a cluster's node URIs as a list", () => {
