@@ -251,6 +251,7 @@ describe('Dashboard in a browser', () => {
       await heartbeat.locator('[data-paused="true"]').waitFor();
       expect(await heartbeat.locator('td').nth(3).textContent()).toBe('—');
       expect((await client.getSchedule('heartbeat'))?.paused).toBe(true);
+      await page.mouse.move(0, 0);
       await shot(page, 'schedules');
       const last = (await client.getSchedule('heartbeat'))!.lastTask!;
       await heartbeat.locator(`a[href$="${last.taskId}"]`).click();
@@ -289,8 +290,8 @@ describe('Dashboard in a browser', () => {
 
   it('pauses the low priority from the overview: its tasks wait until it is resumed', async () => {
     await page.goto(dashboard);
-    const low = page.locator('tr[data-priority="low"]');
-    const all = page.locator('tr[data-priority="all"]');
+    const low = page.locator('li[data-priority="low"]');
+    const all = page.locator('li[data-priority="all"]');
     await low.locator('[data-paused="false"]').waitFor();
     expect(await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').count()).toBe(0);
     await low.getByRole('button', { name: 'Pause' }).click();
@@ -299,7 +300,7 @@ describe('Dashboard in a browser', () => {
     await dialog.getByRole('button', { name: 'Pause' }).click();
     await low.locator('[data-paused="true"]', { hasText: 'Paused' }).waitFor();
     await all.locator('[data-paused="true"]', { hasText: 'Partly paused' }).waitFor();
-    expect(await page.locator('tr[data-priority="high"] [data-paused="false"]').count()).toBe(1);
+    expect(await page.locator('li[data-priority="high"] [data-paused="false"]').count()).toBe(1);
     await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor();
     expect((await client.pauses()).low.paused).toBe(true);
     // Once the broker counts no consumer on the low priority queue, nothing can take a task.
@@ -314,6 +315,7 @@ describe('Dashboard in a browser', () => {
       .locator('.tile-value', { hasText: /^1$/ })
       .waitFor();
     expect((await client.getTask(task.taskId))?.status).toBe('queued');
+    await page.mouse.move(0, 0);
     await shot(page, 'overview-paused');
 
     await low.getByRole('button', { name: 'Resume' }).click();
@@ -516,7 +518,7 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
       await page.locator('tr[data-schedule="read-only-report"] [data-paused="false"]').waitFor();
       expect(await page.locator('main button').allTextContents()).toEqual([]);
       await page.getByRole('link', { name: 'Overview', exact: true }).click();
-      await page.locator('tr[data-priority="low"] [data-paused="false"]').waitFor();
+      await page.locator('li[data-priority="low"] [data-paused="false"]').waitFor();
       expect(await page.locator('main button').allTextContents()).toEqual([]);
       const refused = await page.evaluate(async () => {
         const headers = { 'x-cogman-dashboard': '1', 'content-type': 'application/json' };

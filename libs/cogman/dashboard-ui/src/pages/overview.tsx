@@ -97,7 +97,11 @@ export function OverviewPage() {
                 <td class="num">{count(queue.ready)}</td>
                 <td class="num">{queue.kind === 'dead-letter' ? '—' : count(queue.unacked)}</td>
                 <td class="num">
-                  {queue.consumers === 0 && queue.kind !== 'dead-letter' ? (
+                  {queue.consumers === 0 &&
+                  queue.kind !== 'dead-letter' &&
+                  overview.pauses?.[queue.kind].paused ? (
+                    <span class="muted">0 (paused)</span>
+                  ) : queue.consumers === 0 && queue.kind !== 'dead-letter' ? (
                     <span class="bad">
                       <span aria-hidden="true">! </span>0
                     </span>
@@ -133,7 +137,7 @@ export function OverviewPage() {
 type Target = Priority | 'all';
 
 const TARGET_LABELS: Record<Target, string> = {
-  all: 'Whole namespace',
+  all: 'Both (the namespace)',
   high: 'High priority',
   low: 'Low priority',
 };
@@ -165,62 +169,48 @@ function Processing({ pauses: live, at }: { pauses: Pauses | null; at: string })
   };
   return (
     <section aria-labelledby="processing-title" class="card">
-      <h2 id="processing-title">Processing</h2>
-      {!pauses ? (
-        <p class="muted">Whether a priority is paused is unknown (Redis could not be read).</p>
-      ) : (
-        <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Queues</th>
-              <th scope="col">State</th>
-              <th scope="col">Paused since</th>
-              {!settings.readOnly && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {(['all', 'high', 'low'] as const).map((target) => {
+      <div class="card-head">
+        <h2 id="processing-title">Processing</h2>
+        {!pauses ? (
+          <p class="muted">Whether a priority is paused is unknown (Redis could not be read).</p>
+        ) : (
+          <ul class="pause-list">
+            {(['high', 'low', 'all'] as const).map((target) => {
               const one = state(target)!;
               const partly = 'partly' in one && one.partly;
               return (
-                <tr key={target} data-priority={target}>
-                  <th scope="row">{TARGET_LABELS[target]}</th>
-                  <td>
-                    <RunState
-                      paused={one.paused || partly}
-                      label={partly ? 'Partly paused' : undefined}
-                    />
-                  </td>
-                  <td>{dateTime(one.since)}</td>
-                  {!settings.readOnly && (
-                    <td class="actions-cell">
-                      {!one.paused && (
-                        <button
-                          type="button"
-                          aria-label={`Pause: ${TARGET_LABELS[target].toLowerCase()}`}
-                          onClick={() => setConfirming(target)}
-                        >
-                          Pause
-                        </button>
-                      )}
-                      {(one.paused || partly) && (
-                        <button
-                          type="button"
-                          class="primary"
-                          aria-label={`Resume: ${TARGET_LABELS[target].toLowerCase()}`}
-                          onClick={() => void act('resume', target)}
-                        >
-                          Resume
-                        </button>
-                      )}
-                    </td>
+                <li key={target} data-priority={target}>
+                  <strong>{TARGET_LABELS[target]}</strong>{' '}
+                  <RunState
+                    paused={one.paused || partly}
+                    label={partly ? 'Partly paused' : undefined}
+                  />
+                  {one.since && <span class="muted small"> since {dateTime(one.since)}</span>}
+                  {!settings.readOnly && !one.paused && (
+                    <button
+                      type="button"
+                      aria-label={`Pause: ${TARGET_LABELS[target].toLowerCase()}`}
+                      onClick={() => setConfirming(target)}
+                    >
+                      Pause
+                    </button>
                   )}
-                </tr>
+                  {!settings.readOnly && (one.paused || partly) && (
+                    <button
+                      type="button"
+                      class="primary"
+                      aria-label={`Resume: ${TARGET_LABELS[target].toLowerCase()}`}
+                      onClick={() => void act('resume', target)}
+                    >
+                      Resume
+                    </button>
+                  )}
+                </li>
               );
             })}
-          </tbody>
-        </table>
-      )}
+          </ul>
+        )}
+      </div>
       {confirming && (
         <Confirm
           title={
