@@ -289,43 +289,48 @@ describe('Dashboard in a browser', () => {
   });
 
   it('pauses the low priority from the overview: its tasks wait until it is resumed', async () => {
-    await page.goto(dashboard);
-    const low = page.locator('li[data-priority="low"]');
-    const all = page.locator('li[data-priority="all"]');
-    await low.locator('[data-paused="false"]').waitFor();
-    expect(await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').count()).toBe(0);
-    await low.getByRole('button', { name: 'Pause' }).click();
-    const dialog = page.getByRole('dialog');
-    await dialog.getByText('Pause the low priority?').waitFor();
-    await dialog.getByRole('button', { name: 'Pause' }).click();
-    await low.locator('[data-paused="true"]', { hasText: 'Paused' }).waitFor();
-    await all.locator('[data-paused="true"]', { hasText: 'Partly paused' }).waitFor();
-    expect(await page.locator('li[data-priority="high"] [data-paused="false"]').count()).toBe(1);
-    await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor();
-    expect((await client.pauses()).low.paused).toBe(true);
-    // Once the broker counts no consumer on the low priority queue, nothing can take a task.
-    await waitFor('the worker to stop consuming the low priority', async () =>
-      (await client.queues()).queues.every((q) => q.kind !== 'low' || q.consumers === 0),
-    );
+    try {
+      await page.goto(dashboard);
+      const low = page.locator('li[data-priority="low"]');
+      const all = page.locator('li[data-priority="all"]');
+      await low.locator('[data-paused="false"]').waitFor();
+      expect(await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').count()).toBe(0);
+      await low.getByRole('button', { name: 'Pause' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByText('Pause the low priority?').waitFor();
+      await dialog.getByRole('button', { name: 'Pause' }).click();
+      await low.locator('[data-paused="true"]', { hasText: 'Paused' }).waitFor();
+      await all.locator('[data-paused="true"]', { hasText: 'Partly paused' }).waitFor();
+      expect(await page.locator('li[data-priority="high"] [data-paused="false"]').count()).toBe(1);
+      await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor();
+      expect((await client.pauses()).low.paused).toBe(true);
+      // Once the broker counts no consumer on the low priority queue, nothing can take a task.
+      await waitFor('the worker to stop consuming the low priority', async () =>
+        (await client.queues()).queues.every((q) => q.kind !== 'low' || q.consumers === 0),
+      );
 
-    // A task sent now stays in its queue: the overview shows it ready, not taken.
-    const task = await client.sendTask({ name: 'email', priority: 'low', payload: { held: 1 } });
-    await page
-      .locator('.tile', { hasText: 'Ready, low priority' })
-      .locator('.tile-value', { hasText: /^1$/ })
-      .waitFor();
-    expect((await client.getTask(task.taskId))?.status).toBe('queued');
-    await page.mouse.move(0, 0);
-    await shot(page, 'overview-paused');
+      // A task sent now stays in its queue: the overview shows it ready, not taken.
+      const task = await client.sendTask({ name: 'email', priority: 'low', payload: { held: 1 } });
+      await page
+        .locator('.tile', { hasText: 'Ready, low priority' })
+        .locator('.tile-value', { hasText: /^1$/ })
+        .waitFor();
+      expect((await client.getTask(task.taskId))?.status).toBe('queued');
+      await page.mouse.move(0, 0);
+      await shot(page, 'overview-paused');
 
-    await low.getByRole('button', { name: 'Resume' }).click();
-    await low.locator('[data-paused="false"]').waitFor();
-    await all.locator('[data-paused="false"]').waitFor();
-    await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor({ state: 'detached' });
-    await waitFor(
-      'the held task to run once resumed',
-      async () => (await client.getTask(task.taskId))?.status === 'success',
-    );
+      await low.getByRole('button', { name: 'Resume' }).click();
+      await low.locator('[data-paused="false"]').waitFor();
+      await all.locator('[data-paused="false"]').waitFor();
+      await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor({ state: 'detached' });
+      await waitFor(
+        'the held task to run once resumed',
+        async () => (await client.getTask(task.taskId))?.status === 'success',
+      );
+    } finally {
+      // Never leave the namespace paused for the next tests.
+      await client.resume('low');
+    }
   });
 
   it('shows the overview and the workers, in light and dark themes', async () => {
