@@ -189,7 +189,7 @@ describe('Queue types', () => {
     await channel.close();
     // The broker counted: the record's own count stayed untouched.
     expect(
-      await redis.hget(`cogman:${namespace}:task:${poison.taskId}`, 'redeliveries'),
+      await redis.hget(`cogman:{${namespace}}:task:${poison.taskId}`, 'redeliveries'),
     ).toBeNull();
   });
 });

@@ -6,7 +6,6 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
@@ -19,7 +18,8 @@ import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
-import { COGMAN_REDIS } from './store/redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from './store/redis-connection';
+import { LegacyRedisKeys } from './store/redis-legacy-keys';
 import { TASK_ARCHIVE, type ArchiveLifecycle } from './store/task-archive';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
 
@@ -39,7 +39,7 @@ export class CogmanLifecycle
   constructor(
     @Inject(PUBLISHER_CONNECTION) private readonly publisherConnection: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     @Inject(TASK_ARCHIVE) private readonly archive: ArchiveLifecycle | null,
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
@@ -51,6 +51,7 @@ export class CogmanLifecycle
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
     private readonly reporter: WorkerStatusReporter,
+    private readonly legacy: LegacyRedisKeys,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {}
 
@@ -60,6 +61,8 @@ export class CogmanLifecycle
         // Failures are logged by the client's watcher and retried; the broker is what boot needs.
         this.redis.connect().catch(() => {});
       }
+      // Scheduled and cancelled tasks of Cogman 0.1's keys move to today's, in the background.
+      this.legacy.start();
       // Connects in the background: tasks flow whether or not MongoDB is reachable.
       this.archive?.start();
       await Promise.all([this.publisherConnection.connect(), this.consumerConnection?.connect()]);
@@ -105,6 +108,7 @@ export class CogmanLifecycle
       await this.log.flush(this.options.requestTimeout);
       this.log.close();
       await this.cancellation.close();
+      this.legacy.stop();
       await this.archive?.flush(this.options.shutdownTimeout);
       await this.consumerConnection?.close();
       await this.publisherConnection.close();
@@ -116,7 +120,7 @@ export class CogmanLifecycle
   }
 }
 
-async function quit(redis: Redis): Promise<void> {
+async function quit(redis: CogmanRedis): Promise<void> {
   if (redis.status === 'end') return;
   try {
     if (redis.status === 'ready') {

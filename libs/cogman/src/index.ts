@@ -18,7 +18,7 @@ export { CogmanWorker } from './worker/cogman.worker';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
-export type { CogmanModuleOptions } from './config';
+export type { CogmanModuleOptions, CogmanRedisOption, RedisTopology } from './config';
 export {
   ArchiveBufferFullError,
   ArchiveNotConfiguredError,

@@ -1,36 +1,238 @@
 import { Logger, type Provider } from '@nestjs/common';
-import { Redis } from 'ioredis';
-import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
+import { EventEmitter } from 'node:events';
+import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { RESOLVED_OPTIONS, type RedisSource, type ResolvedCogmanOptions } from '../config';
 
 /** Cogman's own ioredis client; CogmanLifecycle closes it after Cogman's last write. */
 export const COGMAN_REDIS = Symbol('cogman:redis');
+
+/** Cogman's client: one node (or a Sentinel group's master), or a Redis Cluster. */
+export type CogmanRedis = Redis | Cluster;
+
+/** How long a command may go unanswered before its connection is dropped and made again. */
+const SOCKET_TIMEOUT = 5000;
+
+/**
+ * What Cogman sets on every connection of its own, whatever it was given: the options of the
+ * application's client are kept (host, password, TLS, sentinels, …), these replace theirs.
+ */
+const CONNECTION: RedisOptions = {
+  // No auto-pipelining: the task log already sends a tick's changes as one call, and an
+  // auto-pipeline builds a Pipeline object (a copy of every command) per tick.
+  enableAutoPipelining: false,
+  // Through an outage, commands wait for the connection and run in order when it returns
+  // (TaskLog decides who waits for them); reconnection goes on, backing off to 2 s.
+  maxRetriesPerRequest: null,
+  enableOfflineQueue: true,
+  autoResendUnfulfilledCommands: true,
+  commandTimeout: undefined,
+  // A connection that stops answering (a network cut) is dropped and reconnected.
+  socketTimeout: SOCKET_TIMEOUT,
+  // Closing a connection that never came up should not keep the process alive for long.
+  disconnectTimeout: 200,
+};
+
+/** A single node's or a Sentinel group's client: Cogman's settings, and its master only. */
+const NODE: RedisOptions = {
+  ...CONNECTION,
+  connectionName: 'cogman',
+  // Connect on first use, so that a boot that fails earlier leaves nothing open.
+  lazyConnect: true,
+  // ioredis's default, but never one that gives up.
+  retryStrategy: (times) => Math.min(times * 50, 2000),
+  readOnly: false,
+  role: 'master',
+};
+
+/**
+ * Failover settings of Cogman's Cluster client. Until a replica takes over the slots of a master
+ * that died, a command for them fails with "Connection is closed.", MOVED or CLUSTERDOWN; ioredis
+ * retries it after these delays, refreshing its slot map, and gives up after `maxRedirections`
+ * tries. The defaults (100 ms, 100 ms, 16 tries) give up about 1 s into a failover; these
+ * hold a command for about a minute (a production cluster's `cluster-node-timeout` is 15 s).
+ * Values the application set higher are kept.
+ */
+export const CLUSTER_FAILOVER = {
+  retryDelayOnFailover: 200,
+  retryDelayOnClusterDown: 200,
+  maxRedirections: 300,
+} as const;
 
 export const redisConnectionProvider: Provider = {
   provide: COGMAN_REDIS,
   inject: [RESOLVED_OPTIONS],
   useFactory: (options: ResolvedCogmanOptions) => {
-    const client = new Redis(options.redisUri, {
-      connectionName: 'cogman',
-      // No auto-pipelining: the task log already sends a tick's changes as one call, and an
-      // auto-pipeline builds a Pipeline object (a copy of every command) per tick.
-      enableAutoPipelining: false,
-      // Connect on first use, so that a boot that fails earlier leaves nothing open.
-      lazyConnect: true,
-      // Through an outage, commands wait for the connection and run in order when it returns
-      // (TaskLog decides who waits for them); reconnection goes on, backing off to 2 s.
-      maxRetriesPerRequest: null,
-      // A connection that stops answering (a network cut) is dropped and reconnected.
-      socketTimeout: 5000,
-      // Closing a connection that never came up should not keep the process alive for long.
-      disconnectTimeout: 200,
-    });
+    const client = createCogmanRedis(options.redis);
     watchConnection(client);
     return client;
   },
 };
 
-/** Logs the first error of an outage and the recovery, not every reconnection attempt. */
-function watchConnection(client: Redis): void {
+/**
+ * Cogman's own client for a source: from a URI or options, a new one; from an application's
+ * client, a copy (`duplicate()`) with Cogman's settings, which Cogman owns and closes.
+ */
+export function createCogmanRedis(source: RedisSource): CogmanRedis {
+  switch (source.kind) {
+    case 'uri':
+      return new Redis(source.uri, NODE);
+    case 'options':
+      return new Redis({ ...source.options, ...NODE });
+    case 'client':
+      return source.client.duplicate(NODE);
+    case 'cluster':
+      return source.client.duplicate([], clusterOptions(source.client.options));
+  }
+}
+
+function clusterOptions(given: ClusterOptions): ClusterOptions {
+  const atLeast = (setting: keyof typeof CLUSTER_FAILOVER) =>
+    Math.max(given[setting] ?? 0, CLUSTER_FAILOVER[setting]);
+  return {
+    ...given,
+    lazyConnect: true,
+    enableAutoPipelining: false,
+    enableOfflineQueue: true,
+    // Reads go to masters: a replica may not have a status change yet.
+    scaleReads: 'master',
+    // ioredis's default, but never one that gives up.
+    clusterRetryStrategy: (times) => Math.min(100 + times * 2, 2000),
+    retryDelayOnFailover: atLeast('retryDelayOnFailover'),
+    retryDelayOnClusterDown: atLeast('retryDelayOnClusterDown'),
+    maxRedirections: atLeast('maxRedirections'),
+    redisOptions: { ...given.redisOptions, ...CONNECTION, connectionName: 'cogman' },
+  };
+}
+
+export function isCluster(client: CogmanRedis): client is Cluster {
+  return client.isCluster;
+}
+
+/** What `openSubscriber` gives: a connection that follows channels (ioredis's, or Cluster's). */
+export interface RedisSubscriber {
+  /** `ready` once a connection is up: subscribe then (again), and read what was missed. */
+  readonly status: string;
+  on(event: 'message', listener: (channel: string, message: string) => void): this;
+  on(event: 'ready' | 'close' | 'error', listener: (...args: unknown[]) => void): this;
+  subscribe(channel: string): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/**
+ * A connection of its own to follow channels, with Cogman's settings: a copy of the client for a
+ * single node or a Sentinel group (it follows the master through a failover, and says `ready`
+ * after each reconnection); for a Cluster, one node at a time (`ClusterSubscriber`).
+ */
+export function openSubscriber(client: CogmanRedis, connectionName: string): RedisSubscriber {
+  if (isCluster(client)) return new ClusterSubscriber(client, connectionName);
+  return client.duplicate({ connectionName });
+}
+
+/**
+ * Follows channels on one node of a Cluster (a message published on any node reaches every
+ * node), moving to another node when its node goes. ioredis's own Cluster subscriber moves too,
+ * but says nothing when it does, so what was published meanwhile would go unnoticed: this one
+ * says `close` when its connection drops and `ready` when a new one is up, as a single node's
+ * client does.
+ */
+class ClusterSubscriber extends EventEmitter implements RedisSubscriber {
+  private connection?: Redis;
+  private stopped = false;
+  private next = 0;
+  private retry?: NodeJS.Timeout;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly connectionName: string,
+  ) {
+    super();
+  }
+
+  get status(): string {
+    return this.stopped ? 'end' : (this.connection?.status ?? 'wait');
+  }
+
+  subscribe(channel: string): Promise<unknown> {
+    return this.current().then((connection) => connection.subscribe(channel));
+  }
+
+  async quit(): Promise<unknown> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    const connection = this.connection;
+    this.connection = undefined;
+    if (!connection) return;
+    try {
+      await connection.quit();
+    } catch {
+      connection.disconnect();
+    }
+  }
+
+  disconnect(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    this.connection?.disconnect();
+    this.connection = undefined;
+  }
+
+  /** The connection in use, or a new one to a node of the cluster once the cluster knows one. */
+  private async current(): Promise<Redis> {
+    if (this.connection) return this.connection;
+    if (this.stopped) throw new Error('The subscriber is closed');
+    if (this.cluster.status === 'wait') this.cluster.connect().catch(() => {});
+    while (this.cluster.nodes('all').length === 0) {
+      if (this.stopped || this.cluster.status === 'end') throw new Error('The cluster is closed');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.cluster.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return (this.connection ??= this.connect());
+  }
+
+  private connect(): Redis {
+    const nodes = this.cluster.nodes('all');
+    const node = nodes[this.next++ % nodes.length];
+    const connection = node.duplicate({
+      connectionName: this.connectionName,
+      lazyConnect: true,
+      readOnly: false,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      // A node that does not come back soon is left for another.
+      retryStrategy: (times: number) => (times > 2 ? null : 200),
+    });
+    connection.on('message', (channel: string, message: string) => {
+      this.emit('message', channel, message);
+    });
+    connection.on('error', () => {});
+    connection.on('ready', () => this.emit('ready'));
+    connection.on('close', () => this.emit('close'));
+    connection.on('end', () => {
+      if (this.connection !== connection) return;
+      this.connection = undefined;
+      if (this.stopped) return;
+      // Another node: `ready` is said again once it is up (the listener subscribes then).
+      this.retry = setTimeout(() => {
+        this.current()
+          .then((next) => next.connect())
+          .catch(() => {});
+      }, 200);
+    });
+    return connection;
+  }
+}
+
+/**
+ * Logs the first error of an outage and the recovery, not every reconnection attempt; for a
+ * Cluster, also the nodes that leave and join its slot map (a failover).
+ */
+function watchConnection(client: CogmanRedis): void {
   const logger = new Logger('Cogman:Redis');
   let down = false;
   client.on('error', (error: Error) => {
@@ -42,5 +244,13 @@ function watchConnection(client: Redis): void {
     if (!down) return;
     down = false;
     logger.log('Redis connection restored');
+  });
+  if (!isCluster(client)) return;
+  const address = (redis: Redis) => `${redis.options.host}:${redis.options.port}`;
+  client.on('-node', (redis: Redis) => {
+    logger.warn(`Redis Cluster: node ${address(redis)} left the slot map`);
+  });
+  client.on('+node', (redis: Redis) => {
+    logger.log(`Redis Cluster: node ${address(redis)} joined the slot map`);
   });
 }
