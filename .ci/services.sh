@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests and the demo use are up on loopback, starting any that is down:
 # RabbitMQ (5672), Redis (6379) and FerretDB (MongoDB wire protocol, 27017; built here from the Go
-# module proxy on first use). Safe to run again: a service that answers is left alone.
+# module proxy on first use). Safe to run again: a service that answers is left alone. `install`
+# also installs Chromium (Debian's package) for the dashboard's browser specs.
 set -euo pipefail
 
 FERRETDB_VERSION=v1.24.2
@@ -91,8 +92,26 @@ ensure_ferretdb() {
   wait_for_port 27017 FerretDB
 }
 
+# The dashboard's browser specs drive Debian's Chromium with playwright-core (Playwright's own
+# browser download is not reachable everywhere).
+install_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    log "Chromium is installed"
+    return
+  fi
+  need apt-get Chromium
+  log "installing Chromium (apt-get)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
 case "${1:-all}" in
-  install) build_ferretdb ;;
+  install)
+    build_ferretdb
+    install_chromium
+    ;;
   all)
     ensure_redis
     ensure_rabbitmq

@@ -288,6 +288,35 @@ describe('Chaos: Cogman on a Redis Cluster and a Sentinel group (failover includ
       expect(attempts[0].failError).toContain('attempt 1 fails');
     });
 
+    it('sends recurring tasks once a tick, deduplicates unique tasks, pauses and resumes a priority', async () => {
+      const namespace = harness.namespace('ha-features');
+      const client = (await app(namespace)).get(CogmanClient);
+      // A recurring schedule (its claim script declares every schedule it reads).
+      await client.upsertSchedule({ id: 'pulse', name: 'note', every: 1000 });
+      const ticks = new Set<string>();
+      await waitFor('two ticks to run', async () => {
+        const taskId = (await client.getSchedule('pulse'))?.lastTask?.taskId;
+        if (taskId && ran.has(taskId)) ticks.add(taskId);
+        return ticks.size >= 2;
+      });
+      await client.removeSchedule('pulse');
+      // A unique task: the second send answers with the first's record.
+      const first = await client.sendTask({ name: 'note', delay: 60_000, unique: { key: 'once' } });
+      const second = await client.sendTask({ name: 'note', unique: { key: 'once' } });
+      expect(second).toMatchObject({ taskId: first.taskId, deduplicated: true });
+      expect(await reader.get(redisKeys(namespace).unique('once'))).toBe(first.taskId);
+      // A paused priority holds its tasks until resumed.
+      expect((await client.pause('low')).low.paused).toBe(true);
+      const held = await client.sendTask({ name: 'note' });
+      await waitFor(
+        'the task to wait in its queue',
+        async () => (await client.queues()).queues.find((q) => q.kind === 'low')?.ready === 1,
+      );
+      expect(ran.has(held.taskId)).toBe(false);
+      await client.resume('low');
+      await becomes(client, held.taskId, 'success');
+    });
+
     it("loses no task and never moves a status back when the namespace's master is killed mid-stream", async () => {
       const namespace = harness.namespace('ha-failover');
       const client = (await app(namespace)).get(CogmanClient);

@@ -304,6 +304,7 @@ describe('REST API', () => {
         ],
         workers: 0,
         reportInterval: expect.any(Number),
+        paused: [],
       });
     });
 
@@ -500,19 +501,40 @@ describe('REST API', () => {
         operation: operation as { summary?: string; responses: Record<string, unknown> },
       })),
     );
-    expect(operations.map((o) => o.route).sort()).toEqual([
-      'GET /cogman/counts',
-      'GET /cogman/health',
-      'GET /cogman/metrics',
-      'GET /cogman/ping',
-      'GET /cogman/queues',
-      'GET /cogman/tasks',
-      'GET /cogman/tasks/{id}',
-      'POST /cogman/tasks',
-      'POST /cogman/tasks/{id}/cancel',
-      'POST /cogman/tasks/{id}/retry',
-      'POST /cogman/tasks/{id}/run-now',
-    ]);
+    expect(operations.map((o) => o.route).sort()).toEqual(
+      [
+        'DELETE /cogman/schedules/{id}',
+        'GET /cogman/counts',
+        'GET /cogman/dead-letters',
+        'GET /cogman/health',
+        'GET /cogman/metrics',
+        'GET /cogman/overview',
+        'GET /cogman/overview/stream',
+        'GET /cogman/ping',
+        'GET /cogman/queues',
+        'GET /cogman/queues/pauses',
+        'GET /cogman/schedules',
+        'GET /cogman/schedules/{id}',
+        'GET /cogman/tasks',
+        'GET /cogman/tasks/{id}',
+        'GET /cogman/workers',
+        'POST /cogman/dead-letters/discard',
+        'POST /cogman/dead-letters/redrive',
+        'POST /cogman/queues/pause',
+        'POST /cogman/queues/resume',
+        'POST /cogman/queues/{priority}/pause',
+        'POST /cogman/queues/{priority}/resume',
+        'POST /cogman/schedules/{id}/pause',
+        'POST /cogman/schedules/{id}/resume',
+        'POST /cogman/schedules/{id}/trigger',
+        'POST /cogman/tasks',
+        'POST /cogman/tasks/bulk',
+        'POST /cogman/tasks/{id}/cancel',
+        'POST /cogman/tasks/{id}/retry',
+        'POST /cogman/tasks/{id}/run-now',
+        'PUT /cogman/schedules/{id}',
+      ].sort(),
+    );
     for (const { route, operation } of operations) {
       expect({ route, summary: operation.summary }).toEqual({ route, summary: expect.any(String) });
       expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['401', '403']));

@@ -7,7 +7,12 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { CogmanModule, type CogmanModuleOptions, type CogmanRestOptions } from '@cogman/nestjs';
+import {
+  CogmanModule,
+  type CogmanModuleExtras,
+  type CogmanModuleOptions,
+  type CogmanRestOptions,
+} from '@cogman/nestjs';
 import { AMQP_URI, REDIS_URI } from './services';
 
 /** A running HTTP application and the base URL of its Cogman API. */
@@ -27,6 +32,12 @@ export interface HttpAppOptions {
   /** Express's `query parser` setting ('extended' parses `a[b]=c` into objects). */
   queryParser?: 'simple' | 'extended';
   host?: string;
+  /** Module extras besides `rest` (e.g. `startDashboard`). */
+  extras?: Partial<Omit<CogmanModuleExtras, 'rest'>>;
+  /** `app.setGlobalPrefix` of the application. */
+  globalPrefix?: string;
+  /** Called before the application listens (middleware, e.g. a Content-Security-Policy). */
+  configure?: (app: NestExpressApplication) => void;
 }
 
 /**
@@ -35,7 +46,16 @@ export interface HttpAppOptions {
  */
 export async function startHttpApp(
   options: Partial<CogmanModuleOptions> & { namespace: string },
-  { rest, providers = [], imports = [], queryParser, host = '127.0.0.1' }: HttpAppOptions = {},
+  {
+    rest,
+    providers = [],
+    imports = [],
+    queryParser,
+    host = '127.0.0.1',
+    extras = {},
+    globalPrefix,
+    configure,
+  }: HttpAppOptions = {},
 ): Promise<HttpApp> {
   @Module({
     imports: [
@@ -44,6 +64,7 @@ export async function startHttpApp(
         redisUri: REDIS_URI,
         startRestServer: true,
         ...(rest ? { rest } : {}),
+        ...extras,
         ...options,
       }),
       ...imports,
@@ -56,10 +77,15 @@ export async function startHttpApp(
     logger: process.env.COGMAN_TEST_LOGS ? new Logger() : ['error'],
   });
   if (queryParser) app.set('query parser', queryParser);
+  if (globalPrefix) app.setGlobalPrefix(globalPrefix);
+  configure?.(app);
   await app.listen(0, host);
   const address = app.getHttpServer().address() as { port: number };
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  const prefix = (rest?.prefix ?? 'cogman').replace(/^\/+|\/+$/g, '');
+  const prefix = [globalPrefix, rest?.prefix ?? 'cogman']
+    .filter((part) => part !== undefined)
+    .map((part) => part.replace(/^\/+|\/+$/g, ''))
+    .join('/');
   return { app, origin, api: `${origin}/${prefix}` };
 }
 

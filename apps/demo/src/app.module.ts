@@ -1,10 +1,11 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CogmanModule } from '@cogman/nestjs';
 import { EmailHandler, Mailer, ReportHandler } from './handlers';
+import { HeartbeatHandler } from './heartbeat.handler';
 
 /**
- * The demo application. With `serve`, Cogman's REST API is mounted under /cogman (it is then an
- * HTTP application; see main.ts).
+ * The demo application. With `serve`, Cogman's REST API is mounted under /cogman, and its
+ * dashboard at /cogman/dashboard/ (it is then an HTTP application; see main.ts).
  */
 @Module({})
 export class AppModule {
@@ -15,6 +16,7 @@ export class AppModule {
         CogmanModule.forRootAsync({
           // Known when the module is defined: the controller is mounted before useFactory runs.
           startRestServer: serve,
+          startDashboard: serve,
           useFactory: () => ({
             amqpUri: process.env.COGMAN_AMQP_URI ?? 'amqp://guest:guest@127.0.0.1:5672',
             redisUri: process.env.COGMAN_REDIS_URI ?? 'redis://127.0.0.1:6379/0',
@@ -30,7 +32,7 @@ export class AppModule {
           }),
         }),
       ],
-      providers: [Mailer, EmailHandler, ReportHandler],
+      providers: [Mailer, EmailHandler, ReportHandler, HeartbeatHandler],
     };
   }
 }

@@ -31,6 +31,8 @@ export interface ReportPayload {
   month: string;
   /** The demo makes some reports fail on their first attempts to show retries. */
   failAttempts?: number;
+  /** How long the report takes (ms); the served demo has some long ones, seen running. */
+  durationMs?: number;
 }
 
 @TaskHandler('report')
@@ -39,6 +41,6 @@ export class ReportHandler implements CogmanTaskHandler<ReportPayload> {
     if (ctx.task.attempt <= (payload.failAttempts ?? 0)) {
       throw new Error(`report ${payload.month}: data source busy (attempt ${ctx.task.attempt})`);
     }
-    await delay(50, undefined, { signal: ctx.signal });
+    await delay(payload.durationMs ?? 50, undefined, { signal: ctx.signal });
   }
 }

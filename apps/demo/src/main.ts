@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { CogmanClient, type CogmanServices, type TaskRecord } from '@cogman/nestjs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppModule } from './app.module';
+import { showOperations } from './operations';
 
 const EMAILS = 20;
 const REPORTS = 20;
@@ -56,12 +57,55 @@ async function main(): Promise<void> {
 
   const chains = await waitForChains(cogman, [...emails, ...reports, reminder]);
   printSummary(cogman.services(), chains, reminder, Date.now() - started);
+  await showOperations(cogman, logger);
 
   if (serve) {
+    keepBusy(cogman, logger);
     logger.log('Serving; press Ctrl+C to stop');
     return;
   }
   await app.close();
+}
+
+/**
+ * While served, a trickle of tasks of every status for the dashboard to show: emails, reports
+ * that fail or run for a while, tasks scheduled for later (one of them cancelled), and a task no
+ * worker handles (it goes to the dead-letter queue).
+ */
+function keepBusy(cogman: CogmanClient, logger: Logger): void {
+  let round = 0;
+  const tick = async () => {
+    round++;
+    await cogman.sendTasks(
+      Array.from({ length: 3 }, (_, i) => ({
+        name: 'email',
+        priority: 'high' as const,
+        payload: { to: `live${round}-${i}@example.com`, subject: 'Live' },
+        primaryKey: `live-${round}-${i}`,
+      })),
+    );
+    await cogman.sendTask({
+      name: 'report',
+      retry: 1,
+      backoff: { type: 'fixed' as const, delay: 3000 },
+      payload: {
+        month: `live-${round}`,
+        failAttempts: round % 3 === 0 ? 2 : round % 2,
+        durationMs: round % 2 === 0 ? 8000 : 200,
+      },
+    });
+    const later = await cogman.sendTask({
+      name: 'email',
+      delay: 10 * 60_000,
+      payload: { to: `later${round}@example.com`, subject: 'Later' },
+    });
+    if (round % 2 === 0) await cogman.cancelTask(later.taskId);
+    if (round % 5 === 1) await cogman.sendTask({ name: 'unsubscribe', payload: { user: round } });
+  };
+  const timer = setInterval(() => {
+    tick().catch((error: unknown) => logger.warn(`Demo tasks not sent: ${String(error)}`));
+  }, 5000);
+  timer.unref();
 }
 
 /** Serves the REST API and its OpenAPI description (Swagger UI at /docs), on loopback. */
@@ -81,7 +125,7 @@ async function listen(app: INestApplication, logger: Logger): Promise<void> {
   await app.listen(port, host);
   const origin = `http://${host}:${port}`;
   logger.log(
-    `REST API at ${origin}/cogman (try ${origin}/cogman/queues); Swagger UI at ${origin}/docs`,
+    `Dashboard at ${origin}/cogman/dashboard/; REST API at ${origin}/cogman (try ${origin}/cogman/queues); Swagger UI at ${origin}/docs`,
   );
 }
 

@@ -17,6 +17,9 @@ import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from './config';
 import { TaskScheduler } from './scheduler/task.scheduler';
 import { TaskLog } from './store/task-log';
 import { TaskCancellation } from './worker/task-cancellation';
+import { QueuePauses } from './worker/queue-pauses';
+import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
+import { TaskSchedules } from './client/task-schedules';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { COGMAN_REDIS, type CogmanRedis } from './store/redis-connection';
 import { LegacyRedisKeys } from './store/redis-legacy-keys';
@@ -53,6 +56,9 @@ export class CogmanLifecycle
     private readonly reporter: WorkerStatusReporter,
     private readonly legacy: LegacyRedisKeys,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
+    private readonly pauses: QueuePauses,
+    private readonly recurring: RecurringTaskScheduler,
+    private readonly schedules: TaskSchedules,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -69,9 +75,17 @@ export class CogmanLifecycle
       await this.publisher.open();
       // Cancellations are known before the first delivery, so none needs its record read.
       if (this.consumerConnection) await this.cancellation.listen(this.options.requestTimeout);
+      // Paused priorities are known before the consumers start: a worker started while paused stays so.
+      this.pauses.onChange((priority, paused) => {
+        const toggling = paused ? this.consumer.pause(priority) : this.consumer.resume(priority);
+        toggling.catch((error) => this.logger.warn(`Could not pause or resume: ${String(error)}`));
+      });
+      await this.pauses.listen(this.options.requestTimeout);
       await this.consumer.start();
       if (this.consumerConnection) this.reporter.start();
       this.scheduler.start();
+      await this.schedules.reconcile();
+      this.recurring.start();
       this.offline.start();
       this.logger.log(this.describe());
     } catch (error) {
@@ -100,6 +114,8 @@ export class CogmanLifecycle
 
   private close(): Promise<void> {
     this.closing ??= (async () => {
+      this.pauses.close();
+      await this.recurring.stop();
       await this.scheduler.stop();
       await this.consumer.drain();
       await this.reporter.stop();

@@ -26,5 +26,10 @@ export function shapeCogmanModule(
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when mounted
     () => require('./rest/rest.mount') as typeof import('./rest/rest.mount'),
   );
-  return mountRest(shaped, shape.rest);
+  const withRest = mountRest(shaped, shape.rest);
+  if (!shape.dashboard.mounted) return withRest;
+  const { mountDashboard } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when mounted
+    require('./dashboard/dashboard.mount') as typeof import('./dashboard/dashboard.mount');
+  return mountDashboard(withRest);
 }

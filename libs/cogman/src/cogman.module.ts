@@ -39,6 +39,13 @@ import { TaskHandlerRegistry } from './worker/task-handler.registry';
 import { TaskExecutor } from './worker/task.executor';
 import { AttemptProgress } from './worker/attempt-progress';
 import { TaskCancellation } from './worker/task-cancellation';
+import { QueuePauses } from './worker/queue-pauses';
+import { UniqueKeyStore } from './store/unique-keys.store';
+import { UniqueTasks } from './client/unique-tasks';
+import { TaskSchedules } from './client/task-schedules';
+import { SCHEDULE_STORE, ScheduleStore } from './store/schedule.store';
+import { ScheduleBackup } from './store/schedule-backup';
+import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
 import { TaskScheduler } from './scheduler/task.scheduler';
 
 const resolvedOptions: Provider = {
@@ -111,6 +118,14 @@ export class CogmanModule extends CogmanConfigurableModule {
         metrics,
         TaskScheduler,
         TaskCancellation,
+        QueuePauses,
+        UniqueKeyStore,
+        UniqueTasks,
+        ScheduleStore,
+        { provide: SCHEDULE_STORE, useExisting: ScheduleStore },
+        ScheduleBackup,
+        RecurringTaskScheduler,
+        TaskSchedules,
         CogmanLifecycle,
         CogmanInspector,
         CogmanHealthIndicator,

@@ -21,6 +21,7 @@ describe('public API', () => {
       'DependencyMissingError',
       'OfflineBufferFullError',
       'OptionsInvalidError',
+      'ScheduleNotFoundError',
       'StoreUnavailableError',
       'TASK_HEADERS',
       'TASK_LIST_MAX_LIMIT',

@@ -1,10 +1,15 @@
 export { CogmanModule } from './cogman.module';
 export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
-export type { CogmanModuleExtras, CogmanRestOptions } from './config';
+export type { CogmanDashboardOptions, CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
-export type { CogmanQueues, CogmanQueueState, CogmanServices } from './inspector/cogman.inspector';
+export type {
+  CogmanQueues,
+  CogmanQueueState,
+  CogmanServices,
+  CogmanWorkerReport,
+} from './inspector/cogman.inspector';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
@@ -15,6 +20,7 @@ export type {
   TaskListQuery,
 } from './store/task-archive';
 export { CogmanWorker } from './worker/cogman.worker';
+export type { CogmanPauses } from './worker/queue-pauses';
 export { TaskHandler } from './decorators/task-handler.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
@@ -30,6 +36,7 @@ export {
   DependencyMissingError,
   OfflineBufferFullError,
   OptionsInvalidError,
+  ScheduleNotFoundError,
   StoreUnavailableError,
   TaskCancelledError,
   TaskHandlerDuplicateError,
@@ -58,4 +65,11 @@ export type {
   TaskPriority,
   TaskRecord,
   TaskStatus,
+  TaskHandlerSchedule,
+  TaskScheduleDefinition,
+  TaskScheduleTask,
+  TaskScheduleTiming,
+  UniqueTaskOptions,
 } from './task';
+export type { CogmanSchedule } from './client/task-schedules';
+export type { ScheduleSource } from './store/schedule.store';

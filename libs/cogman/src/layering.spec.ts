@@ -19,7 +19,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['worker'],
   ['explorer', 'inspector'],
   ['client'],
-  ['rest', 'dashboard', 'testing'],
+  ['rest', 'testing'],
+  ['dashboard'],
   ['.'],
 ];
 

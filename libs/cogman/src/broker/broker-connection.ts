@@ -1,7 +1,7 @@
 import { AmqpConnection } from '@golevelup/nestjs-rabbitmq';
 import { Logger, type LoggerService } from '@nestjs/common';
 import type { ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
-import type { Channel } from 'amqplib';
+import type { Channel, ConfirmChannel } from 'amqplib';
 import { Socket } from 'node:net';
 import { redactUri, type ResolvedCogmanOptions } from '../config';
 import { BrokerUnavailableError } from '../errors';
@@ -109,6 +109,21 @@ export class BrokerConnection {
       await channel?.close().catch(() => {});
     }
     return results;
+  }
+
+  /**
+   * A plain amqplib channel of its own on the current connection, for a short task (reading the
+   * dead-letter queue); the caller closes it. Rejects with `BrokerUnavailableError` while the
+   * broker is unreachable.
+   */
+  async openChannel(): Promise<ConfirmChannel> {
+    const connection = this.connected ? this.amqp.managedConnection.connection : undefined;
+    if (!connection) {
+      throw new BrokerUnavailableError(redactUri(this.options.amqpUri), 'not connected now');
+    }
+    const channel = await connection.createConfirmChannel();
+    channel.on('error', () => {});
+    return channel;
   }
 
   /** The broker's version, as it said when this connection opened (undefined if it did not). */

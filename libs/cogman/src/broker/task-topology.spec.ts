@@ -1,5 +1,11 @@
 import { resolveCogmanOptions, type CogmanModuleOptions } from '../config';
-import { needsQueueMode, queueArguments, TaskTopology, type QueueKind } from './task-topology';
+import {
+  needsQueueMode,
+  QUORUM_DELIVERY_LIMIT_FACTOR,
+  queueArguments,
+  TaskTopology,
+  type QueueKind,
+} from './task-topology';
 
 /**
  * Only RabbitMQ 3.10 runs on the development machines: these pin what Cogman declares on every
@@ -58,7 +64,7 @@ describe('queue declarations', () => {
     }
   });
 
-  it('declares quorum queues with the dead-letter queue as their target and the delivery limit, on every version', () => {
+  it('declares quorum queues with the dead-letter queue as their target and a delivery limit behind the one Cogman applies, on every version', () => {
     for (const serverVersion of VERSIONS) {
       for (const kind of ['high', 'low'] as const) {
         expect(
@@ -75,7 +81,7 @@ describe('queue declarations', () => {
           'x-dead-letter-routing-key': 'app.dlq',
           'x-dead-letter-strategy': 'at-least-once',
           'x-overflow': 'reject-publish',
-          'x-delivery-limit': 7,
+          'x-delivery-limit': 7 * QUORUM_DELIVERY_LIMIT_FACTOR,
         });
       }
       // The dead-letter queue itself is replicated too, and dead-letters nowhere.
@@ -102,7 +108,7 @@ describe('queue declarations', () => {
     ]);
     expect(declared[0].arguments).toMatchObject({
       'x-dead-letter-routing-key': 'app.cogman_dead_letter_queue',
-      'x-delivery-limit': 5,
+      'x-delivery-limit': 5 * QUORUM_DELIVERY_LIMIT_FACTOR,
     });
     const classic = topology();
     expect(classic.declarations(classic.queues('low'), '3.10.8')).toEqual([

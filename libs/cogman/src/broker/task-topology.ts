@@ -24,6 +24,12 @@ export interface QueueArgumentsInput {
 }
 
 /**
+ * How many times `deliveryLimit` a quorum queue's own delivery limit is: room for the returns a
+ * healthy message takes while read ahead by workers that a poison message kills.
+ */
+export const QUORUM_DELIVERY_LIMIT_FACTOR = 10;
+
+/**
  * A queue's arguments, for the broker at hand:
  * - classic queues, on a broker before 3.12, have exactly the arguments of the Go Cogman library
  *   (`x-queue-mode`: `default` for high priority, `lazy` for low priority and dead letters), so
@@ -31,9 +37,11 @@ export interface QueueArgumentsInput {
  *   messages as lazy ones did, and RabbitMQ 4.3 refuses the argument, so it is left out, and the
  *   type is said (`x-queue-type: classic`: a vhost may default to quorum);
  * - quorum queues are replicated; their dead-letter target is Cogman's dead-letter queue, with
- *   at-least-once dead-lettering (which needs `x-overflow: reject-publish`), and their delivery
- *   limit is `deliveryLimit` (Cogman itself dead-letters such a message one delivery before the
- *   broker would, recording why; the broker's limit stands behind it).
+ *   at-least-once dead-lettering (which needs `x-overflow: reject-publish`), and a delivery
+ *   limit of `QUORUM_DELIVERY_LIMIT_FACTOR` times `deliveryLimit`. Cogman dead-letters a poison
+ *   message itself after `deliveryLimit` started deliveries, recording why; the broker counts
+ *   every return, also of messages a dying worker had read ahead and never started, so its
+ *   limit only stands behind Cogman's (a message whose record cannot be read, say).
  */
 export function queueArguments(input: QueueArgumentsInput): Record<string, string | number> {
   if (input.queueType === 'quorum') {
@@ -43,7 +51,7 @@ export function queueArguments(input: QueueArgumentsInput): Record<string, strin
       args['x-dead-letter-routing-key'] = input.deadLetter;
       args['x-dead-letter-strategy'] = 'at-least-once';
       args['x-overflow'] = 'reject-publish';
-      args['x-delivery-limit'] = input.deliveryLimit;
+      args['x-delivery-limit'] = input.deliveryLimit * QUORUM_DELIVERY_LIMIT_FACTOR;
     }
     return args;
   }

@@ -3,6 +3,7 @@ import {
   CogmanInspector,
   type CogmanQueues,
   type CogmanServices,
+  type CogmanWorkerReport,
 } from '../inspector/cogman.inspector';
 import {
   ArchiveNotConfiguredError,
@@ -31,10 +32,15 @@ import {
   type BuiltTask,
   type SendTaskOptions,
   type TaskRecord,
+  type TaskPriority,
+  type TaskScheduleDefinition,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
+import { UniqueTasks } from './unique-tasks';
+import { TaskSchedules, type CogmanSchedule } from './task-schedules';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
@@ -49,17 +55,21 @@ export class CogmanClient {
     @Optional() @Inject(TASK_ARCHIVE) private readonly archive: ArchiveReads | null = null,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
+    @Optional() @Inject(UniqueTasks) private readonly unique: UniqueTasks | null = null,
+    @Optional() @Inject(TaskSchedules) private readonly schedules: TaskSchedules | null = null,
   ) {}
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
    * the message (`queued`). A task with a `delay` or `runAt` in the future is recorded
    * `scheduled` and published when due. An invalid task is rejected with `TaskInvalidError`
-   * before anything is written.
+   * before anything is written. A unique task (`unique`, or its handler's) whose key an
+   * unfinished task holds is not sent: the answer is that task's record, `deduplicated: true`.
    */
   async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
     const built = buildTask(options, new Date(this.clock.now()));
-    return sentRecord(built, options.payload as P, await this.send(built));
+    return this.sendBuilt(built, options);
   }
 
   /**
@@ -80,11 +90,11 @@ export class CogmanClient {
         });
       }
     });
-    const results = await Promise.allSettled(built.map((task) => this.send(task)));
-    const records = results.map((result, i) =>
-      result.status === 'fulfilled'
-        ? sentRecord(built[i], tasks[i].payload as P, result.value)
-        : undefined,
+    const results = await Promise.allSettled(
+      built.map((task, i) => this.sendBuilt(task, tasks[i])),
+    );
+    const records = results.map((result) =>
+      result.status === 'fulfilled' ? result.value : undefined,
     );
     const failures = results.flatMap((result, index) =>
       result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
@@ -241,10 +251,118 @@ export class CogmanClient {
     return this.inspector.queues();
   }
 
-  private async send({ task, runAt }: BuiltTask): Promise<TaskStatus> {
-    const status = await (runAt
-      ? this.dispatcher.schedule(task, runAt)
-      : this.dispatcher.dispatch(task));
+  /**
+   * The worker processes of the namespace (host, pid, concurrency, running tasks), as each last
+   * reported itself in Redis; those that stopped reporting are left out. Rejects while Redis is
+   * unreachable.
+   */
+  workers(): Promise<CogmanWorkerReport[]> {
+    return this.inspector.workers();
+  }
+
+  /**
+   * Pauses the processing of a priority (or of both, the whole namespace, when none is given) in
+   * every worker process of the namespace: within about a second they start no new task of it,
+   * running ones finish, and the queues keep accepting tasks. The state is kept in Redis, so a
+   * worker that starts while paused stays paused, until `resume`. Resolves with the new state.
+   */
+  async pause(priority?: TaskPriority): Promise<CogmanPauses> {
+    return this.pausesOrFail().pause(priority);
+  }
+
+  /** Resumes a paused priority (or both when none is given) in every worker process. */
+  async resume(priority?: TaskPriority): Promise<CogmanPauses> {
+    return this.pausesOrFail().resume(priority);
+  }
+
+  /** Whether each priority of the namespace is paused, and since when (read from Redis). */
+  async pauses(): Promise<CogmanPauses> {
+    return this.pausesOrFail().state();
+  }
+
+  /**
+   * Creates or replaces (same `id`) a recurring schedule: a task sent at each tick of a cron
+   * expression or an interval (see `TaskScheduleDefinition`). Each tick sends exactly one task,
+   * however many processes run the scheduler. An invalid schedule is refused with
+   * `TaskInvalidError`. A changed schedule starts from its next tick after now.
+   */
+  async upsertSchedule(definition: TaskScheduleDefinition): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().upsert(definition);
+  }
+
+  /** Removes a schedule (tasks it sent are not touched); `ScheduleNotFoundError` if unknown. */
+  async removeSchedule(id: string): Promise<void> {
+    return this.schedulesOrFail().remove(id);
+  }
+
+  /** One schedule with its next run and last run, or null. */
+  async getSchedule(id: string): Promise<CogmanSchedule | null> {
+    return this.schedulesOrFail().get(id);
+  }
+
+  /** Every schedule of the namespace, by id, with its next run and last run. */
+  async listSchedules(): Promise<CogmanSchedule[]> {
+    return this.schedulesOrFail().list();
+  }
+
+  /** Pauses a schedule: its ticks send nothing until it is resumed. */
+  async pauseSchedule(id: string): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().pause(id);
+  }
+
+  /** Resumes a paused schedule from its next tick after now (the ticks missed are not sent). */
+  async resumeSchedule(id: string): Promise<CogmanSchedule> {
+    return this.schedulesOrFail().resume(id);
+  }
+
+  /** Sends a schedule's task now, beside its ticks; resolves with the task's record. */
+  async triggerSchedule<P = unknown>(id: string): Promise<TaskRecord<P>> {
+    const taskId = await this.schedulesOrFail().trigger(id);
+    const record = await this.log.get(taskId);
+    if (!record) throw new TaskNotFoundError(taskId);
+    return record as TaskRecord<P>;
+  }
+
+  private schedulesOrFail(): TaskSchedules {
+    if (!this.schedules) throw new Error('Schedules need CogmanModule (no TaskSchedules provider)');
+    return this.schedules;
+  }
+
+  private pausesOrFail(): QueuePauses {
+    if (!this.queuePauses) throw new Error('Pausing needs CogmanModule (no QueuePauses provider)');
+    return this.queuePauses;
+  }
+
+  /** Sends a built task; a unique one only if its key is free (else the holder's record). */
+  private async sendBuilt<P>(
+    built: BuiltTask,
+    options: SendTaskOptions<P>,
+  ): Promise<TaskRecord<P>> {
+    const payload = options.payload as P;
+    const unique = this.unique?.settingOf(options);
+    if (!this.unique || !unique) return sentRecord(built, payload, await this.send(built));
+    const result = await this.unique.send(built, unique, () =>
+      this.send(built, { recordFirst: true }),
+    );
+    if ('existing' in result) return { ...(result.existing as TaskRecord<P>), deduplicated: true };
+    return { ...sentRecord(built, payload, result.status), deduplicated: false };
+  }
+
+  /**
+   * `recordFirst`: record the task (`initiated`) before publishing it, so that a sender of the
+   * same unique key finds its record at once.
+   */
+  private async send(
+    { task, runAt }: BuiltTask,
+    { recordFirst = false }: { recordFirst?: boolean } = {},
+  ): Promise<TaskStatus> {
+    let status: TaskStatus;
+    if (runAt) status = await this.dispatcher.schedule(task, runAt);
+    else if (!recordFirst) status = await this.dispatcher.dispatch(task);
+    else {
+      await this.log.record({ taskId: task.taskId, status: 'initiated', at: task.createdAt, task });
+      status = await this.dispatcher.dispatch(task, { recorded: true });
+    }
     this.metrics?.taskSent(task.name, task.priority);
     return status;
   }

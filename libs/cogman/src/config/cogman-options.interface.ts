@@ -1,3 +1,4 @@
+import type { TaskScheduleDefinition } from '../task';
 import type { CogmanRedisOption, RedisSource } from './redis-source';
 
 /** Options of `CogmanModule.forRoot`. Durations are in milliseconds. */
@@ -109,6 +110,11 @@ export interface CogmanModuleOptions {
    * Default 100000.
    */
   archiveBufferSize?: number;
+  /**
+   * Recurring tasks declared in code (see `TaskScheduleDefinition`), reconciled at boot with
+   * those stored: created, replaced when changed, removed when no longer declared. Default none.
+   */
+  schedules?: TaskScheduleDefinition[];
 }
 
 /** Options after defaults and validation: every field is set. */

@@ -10,4 +10,9 @@ export {
   MODULE_SHAPE,
   resolveModuleExtras,
 } from './module-extras';
-export type { CogmanModuleExtras, CogmanModuleShape, CogmanRestOptions } from './module-extras';
+export type {
+  CogmanDashboardOptions,
+  CogmanModuleExtras,
+  CogmanModuleShape,
+  CogmanRestOptions,
+} from './module-extras';

@@ -14,6 +14,12 @@ export interface CogmanRestOptions {
   imports?: NonNullable<ModuleMetadata['imports']>;
 }
 
+/** How the dashboard behaves (see `startDashboard`). */
+export interface CogmanDashboardOptions {
+  /** Show tasks, queues and workers without any action (retry, cancel, redrive...). Default false. */
+  readOnly?: boolean;
+}
+
 /**
  * Options besides those of Cogman itself: they shape the module when it is defined, so with
  * `forRootAsync` they sit at the top level, beside `useFactory`.
@@ -25,6 +31,13 @@ export interface CogmanModuleExtras {
   startRestServer: boolean;
   /** Prefix and guards of the REST API. */
   rest: CogmanRestOptions;
+  /**
+   * Serve the dashboard (a web UI) at `/<rest.prefix>/dashboard/`, behind the REST API's access
+   * rules. It needs the REST API and turns it on. Default false.
+   */
+  startDashboard: boolean;
+  /** Options of the dashboard. */
+  dashboard: CogmanDashboardOptions;
 }
 
 /** The extras a module gets when they are not given. */
@@ -32,6 +45,8 @@ export const DEFAULT_MODULE_EXTRAS: CogmanModuleExtras = {
   isGlobal: true,
   startRestServer: false,
   rest: {},
+  startDashboard: false,
+  dashboard: {},
 };
 
 /** Path of the REST API when `rest.prefix` is not given. */
@@ -47,6 +62,10 @@ export interface CogmanModuleShape {
     guards: Type<CanActivate>[];
     imports: NonNullable<ModuleMetadata['imports']>;
   };
+  dashboard: {
+    mounted: boolean;
+    readOnly: boolean;
+  };
 }
 
 /** The module's shape, as the REST API and the lifecycle read it. */
@@ -54,7 +73,7 @@ export const MODULE_SHAPE = Symbol('cogman:module-shape');
 
 /** Checks the extras; a bad one fails where the module is defined, naming it. */
 export function resolveModuleExtras(extras: CogmanModuleExtras): CogmanModuleShape {
-  const { isGlobal, startRestServer, rest } = extras;
+  const { isGlobal, startRestServer, rest, startDashboard = false, dashboard = {} } = extras;
   if (typeof isGlobal !== 'boolean') {
     throw new OptionsInvalidError('isGlobal', String(isGlobal), 'expected true or false');
   }
@@ -68,10 +87,26 @@ export function resolveModuleExtras(extras: CogmanModuleExtras): CogmanModuleSha
   if (typeof rest !== 'object' || rest === null) {
     throw new OptionsInvalidError('rest', String(rest), 'expected an object');
   }
+  if (typeof startDashboard !== 'boolean') {
+    throw new OptionsInvalidError(
+      'startDashboard',
+      String(startDashboard),
+      'expected true or false',
+    );
+  }
+  if (typeof dashboard !== 'object' || dashboard === null) {
+    throw new OptionsInvalidError('dashboard', String(dashboard), 'expected an object');
+  }
+  const readOnly = dashboard.readOnly ?? false;
+  if (typeof readOnly !== 'boolean') {
+    throw new OptionsInvalidError('dashboard.readOnly', String(readOnly), 'expected true or false');
+  }
   return {
     global: isGlobal,
+    dashboard: { mounted: startDashboard, readOnly },
     rest: {
-      mounted: startRestServer,
+      // The dashboard talks to the REST API alone.
+      mounted: startRestServer || startDashboard,
       prefix: restPrefix(rest.prefix),
       guards: restGuards(rest.guards),
       imports: rest.imports ?? [],

@@ -1,4 +1,5 @@
-import { OptionsInvalidError } from '../errors';
+import { OptionsInvalidError, TaskInvalidError } from '../errors';
+import { normaliseSchedule, type TaskScheduleDefinition } from '../task';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import { type CogmanModuleOptions, type ResolvedCogmanOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
@@ -15,10 +16,17 @@ const KNOWN_OPTIONS = new Set<string>([
   ...Object.keys(URI_SCHEMES),
   'redis',
   'restApiKey',
+  'schedules',
 ]);
 
 /** Settings that shape the module itself (`CogmanModuleExtras`), never options. */
-const MODULE_SHAPING = new Set(['isGlobal', 'startRestServer', 'rest']);
+const MODULE_SHAPING = new Set([
+  'isGlobal',
+  'startRestServer',
+  'rest',
+  'startDashboard',
+  'dashboard',
+]);
 
 /** Shortest API key accepted: guessing one of 16 random characters is out of reach. */
 export const MIN_API_KEY_LENGTH = 16;
@@ -94,7 +102,24 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     namespace: namespace(pick('namespace')),
     archiveBufferSize: positiveInteger('archiveBufferSize', pick('archiveBufferSize'), 10_000_000),
     restApiKey: apiKey(raw.restApiKey),
+    schedules: schedules(raw.schedules),
   };
+}
+
+/** Declared schedules, each checked (its problem named `schedules[<i>].<field>`). */
+function schedules(value: unknown): TaskScheduleDefinition[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new OptionsInvalidError('schedules', describe(value), 'expected an array of schedules');
+  }
+  return value.map((item, i) => {
+    try {
+      return normaliseSchedule(item as TaskScheduleDefinition);
+    } catch (error) {
+      if (!(error instanceof TaskInvalidError)) throw error;
+      throw new OptionsInvalidError(`schedules[${i}].${error.field}`, describe(item), error.reason);
+    }
+  });
 }
 
 function uri(raw: Record<string, unknown>, option: keyof typeof URI_SCHEMES, required: boolean) {

@@ -1,5 +1,10 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { BackoffFunction, BackoffPolicy } from '../task';
+import type {
+  BackoffFunction,
+  BackoffPolicy,
+  TaskHandlerSchedule,
+  UniqueTaskOptions,
+} from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
 export interface TaskHandlerOptions {
@@ -9,6 +14,16 @@ export interface TaskHandlerOptions {
   backoff?: BackoffPolicy | BackoffFunction;
   /** Milliseconds an attempt may run. Default the module's `taskTimeout`. */
   timeout?: number;
+  /**
+   * Makes its tasks unique by default (see `SendTaskOptions.unique`), when they are sent from a
+   * process where this handler is registered.
+   */
+  unique?: UniqueTaskOptions | boolean;
+  /**
+   * Sends this task on a recurring schedule (cron or `every`), declared in code: created at boot,
+   * replaced when it changes, removed when it is no longer declared. Its id defaults to the name.
+   */
+  schedule?: TaskHandlerSchedule;
 }
 
 /** What `@TaskHandler` stores on the class. */

@@ -8,6 +8,7 @@ export { BrokerUnavailableError } from './broker-unavailable.error';
 export { ClientClosedError } from './client-closed.error';
 export { OfflineBufferFullError } from './offline-buffer-full.error';
 export { OptionsInvalidError } from './options-invalid.error';
+export { ScheduleNotFoundError } from './schedule-not-found.error';
 export { StoreUnavailableError } from './store-unavailable.error';
 export { TaskCancelledError } from './task-cancelled.error';
 export { TaskHandlerDuplicateError } from './task-handler-duplicate.error';

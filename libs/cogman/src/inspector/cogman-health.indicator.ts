@@ -8,13 +8,16 @@ export interface CogmanHealthStatus {
   redis: 'up' | 'down';
   mongo?: 'up' | 'down';
   consumers?: 'up' | 'down';
+  /** Priorities paused in the namespace (not a fault: their queues are not consumed on purpose). */
+  paused?: ('high' | 'low')[];
   /** Why it is down, when it is. */
   message?: string;
 }
 
 /**
  * A health indicator in the @nestjs/terminus style (no dependency on it): whether the broker,
- * Redis and (when configured) MongoDB are connected, and whether this worker consumes its queues.
+ * Redis and (when configured) MongoDB are connected, and whether this worker consumes its queues
+ * (those of a paused priority excepted: a pause is shown, not counted as down).
  *
  * ```ts
  * this.health.check([() => this.cogmanHealth.isHealthy('cogman')]);
@@ -37,9 +40,10 @@ export class CogmanHealthIndicator {
     if (services.mongo) result.mongo = updown(services.mongo.connected);
     if (services.worker) {
       result.consumers = updown(
-        services.worker.running && services.worker.consumers === services.worker.queues,
+        services.worker.running && services.worker.consumers === services.worker.consumedQueues,
       );
     }
+    if (services.paused.length > 0) result.paused = services.paused;
     const down = (['broker', 'redis', 'mongo', 'consumers'] as const).filter(
       (part) => result[part] === 'down',
     );

@@ -18,6 +18,8 @@ import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { CogmanMetrics, type CogmanMetricsSnapshot } from '../metrics/cogman.metrics';
 import { within } from '../util/within';
 import { WORKER_REPORT_FIELDS, WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
+import { QueuePauses } from '../worker/queue-pauses';
+import type { TaskPriority } from '../task';
 
 /** One queue as `CogmanClient.queues()` describes it. */
 export interface CogmanQueueState {
@@ -43,6 +45,30 @@ export interface CogmanQueues {
   workers: number | null;
   /** How old the worker reports can be, in ms (they are refreshed at this interval). */
   reportInterval: number;
+  /** Priorities paused in the namespace (`CogmanClient.pause`); null when Redis could not be read. */
+  paused: TaskPriority[] | null;
+}
+
+/** One worker process, as it last reported itself in Redis (every `reportInterval`). */
+export interface CogmanWorkerReport {
+  /** The worker's id: host, pid and a random part. */
+  id: string;
+  /** Host name of its machine. */
+  host: string;
+  /** Its process id. */
+  pid: number;
+  /** When it last reported. */
+  reportedAt: Date;
+  /** When it started (null for a worker of an older version). */
+  startedAt: Date | null;
+  /** Handlers running; null for a worker of an older version. */
+  activeTasks: number | null;
+  /** Handlers it runs at once from the high priority queues (null for an older version). */
+  highPriorityConcurrency: number | null;
+  /** Handlers it runs at once from the low priority queues (null for an older version). */
+  lowPriorityConcurrency: number | null;
+  /** Deliveries it holds (running or read ahead), per queue. */
+  held: Record<string, number>;
 }
 
 /** What Cogman is connected to and runs in this process (URIs without passwords). */
@@ -57,6 +83,8 @@ export interface CogmanServices {
   mongo: { uri: string; connected: boolean } | null;
   queues: { high: string[]; low: string[]; deadLetter: string };
   handlers: string[];
+  /** Priorities paused in the namespace, as this process last read them (`CogmanClient.pause`). */
+  paused: TaskPriority[];
   /** Tasks accepted while the broker was unreachable, waiting for it. */
   offlineTasks: number;
   /** Status writes waiting for Redis. */
@@ -64,9 +92,11 @@ export interface CogmanServices {
   /** Null in a producer-only process. */
   worker: {
     running: boolean;
-    /** Queues consumed now; all of them in a healthy worker. */
+    /** Queues consumed now; all of them but those of paused priorities in a healthy worker. */
     consumers: number;
     queues: number;
+    /** Queues of the priorities this worker consumes now (not paused). */
+    consumedQueues: number;
     /** Handlers running (or recording their outcome); deliveries read ahead are not counted. */
     activeTasks: number;
     highPriorityConcurrency: number;
@@ -90,6 +120,7 @@ export class CogmanInspector {
     private readonly offline: OfflineTaskBuffer,
     private readonly log: TaskLog,
     @Optional() @Inject(CogmanMetrics) metrics: CogmanMetrics | null = null,
+    @Optional() @Inject(QueuePauses) private readonly pauses: QueuePauses | null = null,
   ) {
     metrics?.collectWith(() => this.metricsSnapshot());
   }
@@ -101,9 +132,10 @@ export class CogmanInspector {
    */
   async queues(): Promise<CogmanQueues> {
     const { high, low, deadLetter } = this.topology;
-    const [checks, held] = await Promise.all([
+    const [checks, held, pauses] = await Promise.all([
       this.publisher.checkQueues([...high, ...low, deadLetter]),
       this.heldByWorkers().catch(() => null),
+      this.pauses ? this.pauses.state().catch(() => null) : Promise.resolve(null),
     ]);
     const kind = (name: string): CogmanQueueState['kind'] =>
       name === deadLetter ? 'dead-letter' : high.includes(name) ? 'high' : 'low';
@@ -129,22 +161,59 @@ export class CogmanInspector {
       }),
       workers: held ? held.workers : null,
       reportInterval: WORKER_REPORT_INTERVAL,
+      paused: pauses ? (['high', 'low'] as const).filter((p) => pauses[p].paused) : null,
     };
   }
 
-  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
-  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
+  /**
+   * The worker processes of the namespace whose report is live, from the reports they write to
+   * Redis. Rejects while Redis is unreachable.
+   */
+  async workers(): Promise<CogmanWorkerReport[]> {
+    const reports = await this.workerReports();
+    const number = (text: string | undefined) =>
+      text === undefined || text === '' || !Number.isFinite(Number(text)) ? null : Number(text);
+    return reports
+      .map(({ id, report }) => {
+        const held: Record<string, number> = {};
+        for (const [field, value] of Object.entries(report)) {
+          if (!WORKER_REPORT_FIELDS.has(field)) held[field] = Number(value) || 0;
+        }
+        const started = number(report.started);
+        return {
+          id,
+          host: report.host ?? '',
+          pid: number(report.pid) ?? 0,
+          reportedAt: new Date(number(report.at) ?? 0),
+          startedAt: started === null ? null : new Date(started),
+          activeTasks: number(report.active),
+          highPriorityConcurrency: number(report.high_concurrency),
+          lowPriorityConcurrency: number(report.low_concurrency),
+          held,
+        };
+      })
+      .sort((a, b) => a.host.localeCompare(b.host) || a.pid - b.pid);
+  }
+
+  private async workerReports(): Promise<{ id: string; report: Record<string, string> }[]> {
     if (this.redis.status !== 'ready') throw new Error('Redis is not connected');
     const keys = redisKeys(this.options.namespace);
     const reading = (async () => {
       const ids = await this.redis.zrangebyscore(keys.workers, Date.now(), '+inf');
       const reports = await Promise.all(ids.map((id) => this.redis.hgetall(keys.worker(id))));
-      return reports.filter((report) => Object.keys(report).length > 0);
+      return ids
+        .map((id, i) => ({ id, report: reports[i] }))
+        .filter(({ report }) => Object.keys(report).length > 0);
     })();
-    const reports = await within(reading, this.options.requestTimeout, () => {
+    return within(reading, this.options.requestTimeout, () => {
       reading.catch(() => {});
       throw new Error('Redis did not answer');
     });
+  }
+
+  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
+  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
+    const reports = (await this.workerReports()).map(({ report }) => report);
     const perQueue = new Map<string, number>();
     for (const report of reports) {
       for (const [field, value] of Object.entries(report)) {
@@ -194,6 +263,7 @@ export class CogmanInspector {
         deadLetter: this.topology.deadLetter,
       },
       handlers: this.registry.names(),
+      paused: this.pauses?.pausedNow() ?? [],
       offlineTasks: this.offline.size,
       pendingRedisWrites: this.log.pendingWrites,
       worker: options.startWorker
@@ -201,6 +271,9 @@ export class CogmanInspector {
             running: this.consumer.running,
             consumers: this.consumer.consumerCount,
             queues: this.topology.high.length + this.topology.low.length,
+            consumedQueues: (['high', 'low'] as const)
+              .filter((priority) => !this.consumer.pausedPriorities.includes(priority))
+              .reduce((sum, priority) => sum + this.topology.queues(priority).length, 0),
             activeTasks: this.consumer.activeCount,
             highPriorityConcurrency: options.highPriorityConcurrency,
             lowPriorityConcurrency: options.lowPriorityConcurrency,

@@ -142,6 +142,7 @@ export class CogmanController {
       priority: query.priority,
       primaryKey: query.primaryKey,
       originalTaskId: query.originalTaskId,
+      error: query.error,
       from,
       to,
       order: query.order,
@@ -192,7 +193,10 @@ export class CogmanController {
       ...task,
       ...(runAt === undefined ? {} : { runAt: date('runAt', runAt) }),
     });
-    return taskJson(record);
+    const json = taskJson(record);
+    return record.deduplicated === undefined
+      ? json
+      : { ...json, deduplicated: record.deduplicated };
   }
 
   @Post('tasks/:id/retry')

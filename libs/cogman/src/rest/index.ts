@@ -4,3 +4,5 @@
  * `startRestServer: true` mounts it without this import.
  */
 export { CogmanController } from './cogman.controller';
+export { CogmanOperationsController } from './cogman-operations.controller';
+export { CogmanControlsController } from './cogman-controls.controller';

@@ -5,7 +5,9 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { of } from 'rxjs';
-import { resolveCogmanOptions } from '../config';
+import { Reflector } from '@nestjs/core';
+import { resolveCogmanOptions, resolveModuleExtras, DEFAULT_MODULE_EXTRAS } from '../config';
+import { DASHBOARD_HEADER, DASHBOARD_SHELL } from './rest.constants';
 import { isLoopbackAddress, RestAccessGuard, type RestRequest } from './rest-access.guard';
 
 const KEY = 'a-key-of-the-api-0123456789';
@@ -170,5 +172,108 @@ describe('RestAccessGuard', () => {
     expect(isLoopbackAddress('::ffff:127.9.9.9')).toBe(true);
     expect(isLoopbackAddress('127.0.0.1.example.com')).toBe(false);
     expect(isLoopbackAddress('::2')).toBe(false);
+  });
+
+  describe('the dashboard and unsafe requests', () => {
+    const shape = (readOnly: boolean) =>
+      resolveModuleExtras({
+        ...DEFAULT_MODULE_EXTRAS,
+        startDashboard: true,
+        dashboard: { readOnly },
+      });
+    const guardOf = (options: {
+      restApiKey?: string;
+      guards?: CanActivate[];
+      readOnly?: boolean;
+    }) =>
+      new RestAccessGuard(
+        resolveCogmanOptions({
+          amqpUri: 'amqp://x',
+          redisUri: 'redis://x',
+          ...(options.restApiKey ? { restApiKey: options.restApiKey } : {}),
+        }),
+        options.guards ?? [],
+        shape(options.readOnly ?? false),
+        new Reflector(),
+      );
+    class Shell {
+      page() {}
+    }
+    Reflect.defineMetadata(DASHBOARD_SHELL, true, Shell);
+    class Api {
+      call() {}
+    }
+    const request = (
+      method: string,
+      headers: RestRequest['headers'],
+      target: 'shell' | 'api' = 'api',
+    ) => {
+      const req: RestRequest = {
+        method,
+        headers: { host: '127.0.0.1:3000', ...headers },
+        socket: { remoteAddress: '127.0.0.1' },
+      };
+      return {
+        switchToHttp: () => ({ getRequest: () => req }),
+        getHandler: () => (target === 'shell' ? Shell.prototype.page : Api.prototype.call),
+        getClass: () => (target === 'shell' ? Shell : Api),
+      } as unknown as ExecutionContext;
+    };
+    const allow = { canActivate: () => true };
+
+    it('refuses an unsafe request from a page of another site when no key is configured', async () => {
+      for (const site of ['cross-site', 'same-site']) {
+        await expect(
+          guardOf({ guards: [allow] }).canActivate(request('POST', { 'sec-fetch-site': site })),
+        ).rejects.toThrow(/another site/);
+      }
+      await expect(
+        guardOf({ guards: [allow] }).canActivate(
+          request('GET', { 'sec-fetch-site': 'cross-site' }),
+        ),
+      ).resolves.toBe(true);
+      await expect(
+        guardOf({ guards: [allow] }).canActivate(
+          request('POST', { 'sec-fetch-site': 'same-origin' }),
+        ),
+      ).resolves.toBe(true);
+    });
+
+    it('takes an unsafe request from another site that carries the key', async () => {
+      await expect(
+        guardOf({ restApiKey: KEY }).canActivate(
+          request('POST', { 'sec-fetch-site': 'cross-site', 'x-api-key': KEY }),
+        ),
+      ).resolves.toBe(true);
+    });
+
+    it('refuses the read-only dashboard’s unsafe requests, not its reads nor scripts', async () => {
+      const guard = guardOf({ readOnly: true });
+      const refusal = guard.canActivate(request('POST', { [DASHBOARD_HEADER]: '1' }));
+      await expect(refusal).rejects.toThrow(ForbiddenException);
+      await expect(refusal).rejects.toThrow(/read-only/);
+      await expect(guard.canActivate(request('GET', { [DASHBOARD_HEADER]: '1' }))).resolves.toBe(
+        true,
+      );
+      await expect(guard.canActivate(request('POST', {}))).resolves.toBe(true);
+      await expect(
+        guardOf({ readOnly: false }).canActivate(request('POST', { [DASHBOARD_HEADER]: '1' })),
+      ).resolves.toBe(true);
+    });
+
+    it('serves the dashboard’s page without the key, but not the API', async () => {
+      const guard = guardOf({ restApiKey: KEY });
+      await expect(guard.canActivate(request('GET', {}, 'shell'))).resolves.toBe(true);
+      await expect(guard.canActivate(request('GET', {}, 'api'))).rejects.toThrow(
+        UnauthorizedException,
+      );
+    });
+
+    it('runs the application’s guards on the page too', async () => {
+      const deny = { canActivate: () => false };
+      await expect(
+        guardOf({ guards: [deny] }).canActivate(request('GET', {}, 'shell')),
+      ).rejects.toThrow(ForbiddenException);
+    });
   });
 });

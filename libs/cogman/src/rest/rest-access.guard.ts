@@ -2,17 +2,25 @@ import {
   ForbiddenException,
   Inject,
   Injectable,
+  Optional,
   UnauthorizedException,
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { Reflector } from '@nestjs/core';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
-import { REST_APP_GUARDS } from './rest.constants';
+import {
+  MODULE_SHAPE,
+  RESOLVED_OPTIONS,
+  type CogmanModuleShape,
+  type ResolvedCogmanOptions,
+} from '../config';
+import { DASHBOARD_HEADER, DASHBOARD_SHELL, REST_APP_GUARDS } from './rest.constants';
 
 /** What the guard reads of a request (Express's and Fastify's both have it). */
 export interface RestRequest {
+  method?: string;
   headers: Record<string, string | string[] | undefined>;
   socket?: { remoteAddress?: string };
   raw?: { socket?: { remoteAddress?: string } };
@@ -25,7 +33,9 @@ const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-forw
  * Who may use the REST API. With `restApiKey`, a request must carry the key (`x-api-key`, or
  * `Authorization: Bearer`): 401 otherwise. With `rest.guards`, each must let it through (403
  * otherwise). With neither, only clients on loopback addresses are answered (403 for others,
- * and for proxied requests, which look local but are not).
+ * and for proxied requests, which look local but are not). Without a key, an unsafe request a
+ * browser sends for a page of another site is refused (guards may read cookies); so are the actions of a
+ * read-only dashboard. The dashboard's page and assets need no key (the page asks for it).
  */
 @Injectable()
 export class RestAccessGuard implements CanActivate {
@@ -34,13 +44,39 @@ export class RestAccessGuard implements CanActivate {
   constructor(
     @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
     @Inject(REST_APP_GUARDS) private readonly guards: CanActivate[],
+    @Optional() @Inject(MODULE_SHAPE) private readonly shape: CogmanModuleShape | null = null,
+    @Optional() @Inject(Reflector) private readonly reflector: Reflector | null = null,
   ) {
     this.keyDigest = options.restApiKey ? digest(options.restApiKey) : null;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<RestRequest>();
-    if (this.keyDigest) {
+    const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes((request.method ?? 'GET').toUpperCase());
+    // Without a key, what authenticates a request may be ambient (a cookie a guard reads): a
+    // page of another site must not use it. A request with the key was given it on purpose.
+    if (unsafe && !this.keyDigest && isFromAnotherSite(request)) {
+      throw new ForbiddenException({
+        code: 'COGMAN_REST_FORBIDDEN',
+        message: 'Refused an unsafe request sent by a web page of another site',
+      });
+    }
+    if (
+      unsafe &&
+      this.shape?.dashboard.readOnly &&
+      request.headers[DASHBOARD_HEADER] !== undefined
+    ) {
+      throw new ForbiddenException({
+        code: 'COGMAN_DASHBOARD_READ_ONLY',
+        message: 'The dashboard is read-only (dashboard.readOnly)',
+      });
+    }
+    const shell =
+      this.reflector?.getAllAndOverride<boolean>(DASHBOARD_SHELL, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? false;
+    if (this.keyDigest && !shell) {
       const given = presentedKey(request);
       // Digests have one length, so the comparison takes the same time whatever was sent.
       if (given === null || !timingSafeEqual(digest(given), this.keyDigest)) {
@@ -116,6 +152,12 @@ export function isCrossSiteRequest(request: RestRequest): boolean {
   } catch {
     return true;
   }
+}
+
+/** Whether a browser says the request comes from a page of another site (Sec-Fetch-Site). */
+function isFromAnotherSite(request: RestRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  return site === 'cross-site' || site === 'same-site';
 }
 
 /** `localhost`, a loopback address, with or without a port. */

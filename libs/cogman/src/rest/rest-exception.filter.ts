@@ -22,6 +22,7 @@ export interface RestErrorBody {
 /** HTTP status of each CogmanError code the API can meet; any other is a 500. */
 export const STATUS_OF_ERROR_CODE: Readonly<Record<string, number>> = {
   COGMAN_TASK_NOT_FOUND: HttpStatus.NOT_FOUND,
+  COGMAN_SCHEDULE_NOT_FOUND: HttpStatus.NOT_FOUND,
   COGMAN_TASK_STATUS_CONFLICT: HttpStatus.CONFLICT,
   COGMAN_TASK_INVALID: HttpStatus.BAD_REQUEST,
   COGMAN_TASK_QUERY_INVALID: HttpStatus.BAD_REQUEST,

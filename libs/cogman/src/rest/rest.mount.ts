@@ -1,7 +1,13 @@
 import type { CanActivate, DynamicModule } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import type { CogmanModuleShape } from '../config';
+import { DeadLetterQueue } from '../broker/dead-letter.queue';
+import { BulkActionsService } from '../client/bulk-actions.service';
+import { DeadLetterService } from '../client/dead-letters.service';
+import { CogmanOperationsController } from './cogman-operations.controller';
 import { CogmanController } from './cogman.controller';
+import { CogmanControlsController } from './cogman-controls.controller';
+import { OverviewSnapshot } from './overview.snapshot';
 import { REST_APP_GUARDS } from './rest.constants';
 
 /**
@@ -21,9 +27,18 @@ export function mountRest(
       ...rest.imports,
       RouterModule.register([{ path: prefix, module: definition.module }]),
     ],
-    controllers: [...(definition.controllers ?? []), CogmanController],
+    controllers: [
+      ...(definition.controllers ?? []),
+      CogmanController,
+      CogmanOperationsController,
+      CogmanControlsController,
+    ],
     providers: [
       ...(definition.providers ?? []),
+      OverviewSnapshot,
+      DeadLetterQueue,
+      DeadLetterService,
+      BulkActionsService,
       ...guards,
       {
         provide: REST_APP_GUARDS,

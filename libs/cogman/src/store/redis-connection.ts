@@ -108,6 +108,20 @@ export function isCluster(client: CogmanRedis): client is Cluster {
   return client.isCluster;
 }
 
+/**
+ * Calls `listener` whenever Redis may have lost data Cogman wrote: each time the client
+ * (re)connects (a Redis restarted without its data, a Sentinel failover), and, in a Cluster, each
+ * time a node leaves the slot map while the client runs (a failover: the replica that took its
+ * slots may lack the master's last writes).
+ */
+export function onReconnect(client: CogmanRedis, listener: () => void): void {
+  client.on('ready', listener);
+  if (!isCluster(client)) return;
+  client.on('-node', () => {
+    if (client.status === 'ready') listener();
+  });
+}
+
 /** What `openSubscriber` gives: a connection that follows channels (ioredis's, or Cluster's). */
 export interface RedisSubscriber {
   /** `ready` once a connection is up: subscribe then (again), and read what was missed. */

@@ -1,9 +1,10 @@
 /**
  * Every Redis key and channel of a namespace, in one place. The task log, the schedule, the
- * cancellations and the worker reports all live under `cogman:{<namespace>}:` (`{cogman}:` for
- * the default namespace): one hash tag, so that in a Redis Cluster every key of a namespace is in
- * one slot, and each script of the task log (which touches a task and the schedule, or many
- * tasks, in one step) and each MULTI stays on one node.
+ * cancellations, the worker reports, the pauses, the unique keys and the recurring schedules all
+ * live under `cogman:{<namespace>}:` (`{cogman}:` for the default namespace): one hash tag, so
+ * that in a Redis Cluster every key of a namespace is in one slot, and each script (which touches
+ * a task and the schedule, or many tasks, in one step, declaring every key in KEYS) and each
+ * MULTI stays on one node.
  */
 export interface RedisKeys {
   /** What every key of the namespace starts with. */
@@ -22,6 +23,18 @@ export interface RedisKeys {
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
   worker(workerId: string): string;
+  /** Hash: paused priorities of the namespace (`high`, `low`) → since when (ms). */
+  readonly paused: string;
+  /** String: the original task id holding a unique key (`sendTask({ unique })`). */
+  unique(key: string): string;
+  /** Set: ids of the recurring tasks' schedules. */
+  readonly schedules: string;
+  /** Hash: one schedule (definition, source, paused, nextRun, lastTick, lastTaskId, claim). */
+  schedule(id: string): string;
+  /** Sorted set: schedule id → its next tick (ms); paused schedules are not in it. */
+  readonly schedulesDue: string;
+  /** Sorted set: schedules a scheduler claimed, by the end of its lease (ms). */
+  readonly schedulesClaimed: string;
 }
 
 /**
@@ -51,5 +64,11 @@ function keysUnder(prefix: string): RedisKeys {
     cancelled: `${prefix}cancelled`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
+    paused: `${prefix}paused`,
+    unique: (key) => `${prefix}unique:${key}`,
+    schedules: `${prefix}schedules`,
+    schedule: (id) => `${prefix}schedule:${id}`,
+    schedulesDue: `${prefix}schedules:due`,
+    schedulesClaimed: `${prefix}schedules:claimed`,
   };
 }

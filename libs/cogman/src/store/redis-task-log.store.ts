@@ -11,7 +11,7 @@ import {
   type TaskPriority,
   type TaskRecord,
 } from '../task';
-import { COGMAN_REDIS, isCluster, type CogmanRedis } from './redis-connection';
+import { COGMAN_REDIS, isCluster, onReconnect, type CogmanRedis } from './redis-connection';
 import { legacyRedisKeys, redisKeys, type RedisKeys } from './redis-keys';
 import type {
   AttemptState,
@@ -209,10 +209,7 @@ export class RedisTaskLogStore implements TaskLogStore {
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
     this.inspectScript = script(redis, 'cogmanInspect', 1, INSPECT_SCRIPT);
     if (redis.status === 'ready') this.connections++;
-    redis.on('ready', () => this.connections++);
-    // In a Cluster, a node that leaves the slot map was failed over: the replica that took its
-    // slots may lack its last writes, as a new connection may find a Redis that lost its data.
-    if (isCluster(redis)) redis.on('-node', () => this.connections++);
+    onReconnect(redis, () => this.connections++);
   }
 
   get available(): boolean {

@@ -8,6 +8,8 @@ export interface TaskListQuery {
   priority?: TaskPriority;
   primaryKey?: string;
   originalTaskId?: string;
+  /** Text the error of a failed attempt contains (ignoring case). */
+  error?: string;
   from?: Date;
   to?: Date;
   /** Newest first (default) or oldest first, by `createdAt` then `taskId`. */

@@ -4,3 +4,5 @@ export * from './task-status';
 export * from './task.interfaces';
 export * from './task-settings';
 export * from './new-task';
+export * from './task-unique';
+export * from './task-schedule';

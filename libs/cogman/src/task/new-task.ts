@@ -2,6 +2,7 @@ import { TaskInvalidError } from '../errors';
 import { newTaskId } from './task-id';
 import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
+import { uniqueProblem } from './task-unique';
 import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
@@ -43,6 +44,8 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
       throw new TaskInvalidError('headers', `"${key}" is reserved for Cogman`);
     }
   }
+  const unique = uniqueProblem(options.unique);
+  if (unique) throw new TaskInvalidError(...unique);
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
   const taskId = newTaskId();

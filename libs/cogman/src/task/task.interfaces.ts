@@ -18,6 +18,21 @@ export type BackoffPolicy =
  */
 export type BackoffFunction = (attempt: number, error: unknown) => number;
 
+/**
+ * A unique task (`sendTask({ unique })`): while a task with the same key has not finished (or,
+ * with `ttl`, for `ttl` ms after it was sent, finished or not), sending another returns the
+ * existing task instead of creating one.
+ */
+export interface UniqueTaskOptions {
+  /**
+   * The key tasks are told apart by. Default: the name and `primaryKey`, or, without a
+   * `primaryKey`, the name and a hash of the payload (its JSON as sent, or its bytes).
+   */
+  key?: string;
+  /** Milliseconds the key is held from the send, whether or not the task finished meanwhile. */
+  ttl?: number;
+}
+
 /** What `CogmanClient.sendTask` takes. */
 export interface SendTaskOptions<P = unknown> {
   /** Name of the task; a worker must have a handler for it. */
@@ -40,6 +55,12 @@ export interface SendTaskOptions<P = unknown> {
   primaryKey?: string;
   /** String headers passed to the handler in `ctx.task.headers`. */
   headers?: Record<string, string>;
+  /**
+   * Send it only if no task with the same key is unfinished (see `UniqueTaskOptions`); `true`
+   * for the default key. Default: the handler's `unique` (where the handler is registered);
+   * `false` turns the handler's off.
+   */
+  unique?: UniqueTaskOptions | boolean;
 }
 
 /** What identifies one attempt of a task; the same on every status change. */
@@ -72,6 +93,11 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
   /** When a `scheduled` attempt is due. */
   runAt: Date | null;
   updatedAt: Date;
+  /**
+   * Only in the answer of `sendTask`/`sendTasks` for a unique task: true when a task with its key
+   * existed, and this is that task's record (no task was created), false when it was created.
+   */
+  deduplicated?: boolean;
 }
 
 /** What a handler receives beside the payload. */

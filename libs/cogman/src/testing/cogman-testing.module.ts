@@ -17,6 +17,14 @@ import { TASK_LOG_STORE } from '../store/task-log.store';
 import { COGMAN_CLOCK } from '../util/clock';
 import { CogmanWorker } from '../worker/cogman.worker';
 import { TaskCancellation } from '../worker/task-cancellation';
+import { QueuePauses } from '../worker/queue-pauses';
+import { UniqueKeyStore } from '../store/unique-keys.store';
+import { UniqueTasks } from '../client/unique-tasks';
+import { TaskSchedules } from '../client/task-schedules';
+import { RecurringTaskScheduler } from '../scheduler/recurring-task.scheduler';
+import { ScheduleBackup } from '../store/schedule-backup';
+import { SCHEDULE_STORE } from '../store/schedule.store';
+import { InMemoryScheduleStore } from './in-memory-schedule.store';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { TaskConsumer } from '../worker/task.consumer';
 import { TaskExecutor } from '../worker/task.executor';
@@ -85,6 +93,13 @@ export class CogmanTestingModule {
       TaskExecutor,
       AttemptProgress,
       TaskCancellation,
+      QueuePauses,
+      UniqueKeyStore,
+      UniqueTasks,
+      { provide: SCHEDULE_STORE, useClass: InMemoryScheduleStore },
+      ScheduleBackup,
+      RecurringTaskScheduler,
+      TaskSchedules,
       { provide: CogmanInspector, useClass: InMemoryInspector },
       { provide: TaskConsumer, useValue: consumerState },
       CogmanClient,
@@ -98,6 +113,9 @@ export class CogmanTestingModule {
           TaskLog,
           TASK_LOG_STORE,
           COGMAN_CLOCK,
+          QueuePauses,
+          RecurringTaskScheduler,
+          TaskSchedules,
         ],
         useFactory: (...args: ConstructorParameters<typeof CogmanTesting>) => {
           const testing = new CogmanTesting(...args);

@@ -1,4 +1,10 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { TaskScheduler } from '../scheduler/task.scheduler';
 import { TASK_LOG_STORE } from '../store/task-log.store';
 import { TaskLog } from '../store/task-log';
@@ -10,6 +16,9 @@ import {
   type TaskPriority,
 } from '../task';
 import { COGMAN_CLOCK } from '../util/clock';
+import { QueuePauses } from '../worker/queue-pauses';
+import { RecurringTaskScheduler } from '../scheduler/recurring-task.scheduler';
+import { TaskSchedules } from '../client/task-schedules';
 import { TaskAbort } from '../worker/task-abort';
 import { TaskExecutor } from '../worker/task.executor';
 import { InMemoryTaskBroker } from './in-memory-task.broker';
@@ -51,7 +60,7 @@ const DEFAULT_MAX_DELIVERIES = 10_000;
  * dead letters and the records behave as with RabbitMQ and Redis.
  */
 @Injectable()
-export class CogmanTesting implements OnModuleDestroy {
+export class CogmanTesting implements OnApplicationBootstrap, OnModuleDestroy {
   private draining?: Promise<number>;
 
   constructor(
@@ -61,7 +70,17 @@ export class CogmanTesting implements OnModuleDestroy {
     private readonly log: TaskLog,
     @Inject(TASK_LOG_STORE) private readonly store: InMemoryTaskLogStore,
     @Inject(COGMAN_CLOCK) private readonly clock: TestClock,
+    @Optional() @Inject(QueuePauses) private readonly pauses: QueuePauses | null = null,
+    @Optional()
+    @Inject(RecurringTaskScheduler)
+    private readonly recurring: RecurringTaskScheduler | null = null,
+    @Optional() @Inject(TaskSchedules) private readonly schedules: TaskSchedules | null = null,
   ) {}
+
+  /** Declared schedules (module options, handlers) are set up once the handlers are known. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.schedules?.reconcile();
+  }
 
   /** The kit's time: where delays and backoffs are measured from. */
   now(): Date {
@@ -168,8 +187,11 @@ export class CogmanTesting implements OnModuleDestroy {
   private async runQueued(maxDeliveries: number): Promise<number> {
     let ran = 0;
     for (;;) {
+      // Recurring schedules' due ticks send their tasks (ticks do not move the clock in runAll).
+      await this.recurring?.sendDue();
       await this.scheduler.publishDue();
-      const next = this.broker.take();
+      // A paused priority's tasks wait (CogmanClient.pause), as they would in their queues.
+      const next = this.broker.take(new Set(this.pauses?.pausedNow() ?? []));
       if (!next) return ran;
       if (ran >= maxDeliveries) {
         throw new Error(

@@ -160,6 +160,8 @@ function matchesList(record: TaskRecord, query: TaskListQuery): boolean {
     (query.name === undefined || record.name === query.name) &&
     (query.priority === undefined || record.priority === query.priority) &&
     (query.primaryKey === undefined || record.primaryKey === query.primaryKey) &&
+    (query.error === undefined ||
+      (record.failError ?? '').toLowerCase().includes(query.error.toLowerCase())) &&
     (query.originalTaskId === undefined || record.originalTaskId === query.originalTaskId) &&
     (query.from === undefined || at >= query.from.getTime()) &&
     (query.to === undefined || at <= query.to.getTime())

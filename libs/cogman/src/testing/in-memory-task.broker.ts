@@ -85,10 +85,19 @@ export class InMemoryTaskBroker implements TaskBroker {
     return this.waiting.length;
   }
 
-  /** The next message to deliver: the oldest of high priority, else the oldest of low. */
-  take(): QueuedMessage | undefined {
-    const index = this.waiting.findIndex((message) => message.priority === 'high');
-    return this.waiting.splice(index >= 0 ? index : 0, 1)[0];
+  /**
+   * The next message to deliver: the oldest of high priority, else the oldest of low; none of a
+   * priority in `paused`.
+   */
+  take(paused: ReadonlySet<TaskPriority> = new Set()): QueuedMessage | undefined {
+    const high = paused.has('high')
+      ? -1
+      : this.waiting.findIndex((message) => message.priority === 'high');
+    const index =
+      high >= 0 || paused.has('low')
+        ? high
+        : this.waiting.findIndex((message) => message.priority === 'low');
+    return index >= 0 ? this.waiting.splice(index, 1)[0] : undefined;
   }
 
   /** The messages waiting now, in the order they would run. */

@@ -10,6 +10,7 @@ import type {
 import { WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { InMemoryTaskBroker } from './in-memory-task.broker';
+import { QueuePauses } from '../worker/queue-pauses';
 
 /** What `CogmanClient.services()` and `queues()` say in the testing kit: the in-memory state. */
 @Injectable()
@@ -19,6 +20,7 @@ export class InMemoryInspector implements Pick<CogmanInspector, 'services' | 'qu
     private readonly broker: InMemoryTaskBroker,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
+    private readonly pauses: QueuePauses,
   ) {}
 
   queues(): Promise<CogmanQueues> {
@@ -40,6 +42,7 @@ export class InMemoryInspector implements Pick<CogmanInspector, 'services' | 'qu
       ],
       workers: 1,
       reportInterval: WORKER_REPORT_INTERVAL,
+      paused: this.pauses.pausedNow(),
     });
   }
 
@@ -51,12 +54,14 @@ export class InMemoryInspector implements Pick<CogmanInspector, 'services' | 'qu
       mongo: null,
       queues: { high: [...topology.high], low: [...topology.low], deadLetter: topology.deadLetter },
       handlers: this.registry.names(),
+      paused: this.pauses.pausedNow(),
       offlineTasks: 0,
       pendingRedisWrites: 0,
       worker: {
         running: true,
         consumers: topology.high.length + topology.low.length,
         queues: topology.high.length + topology.low.length,
+        consumedQueues: topology.high.length + topology.low.length,
         activeTasks: 0,
         highPriorityConcurrency: options.highPriorityConcurrency,
         lowPriorityConcurrency: options.lowPriorityConcurrency,

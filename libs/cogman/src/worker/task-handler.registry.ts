@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerDuplicateError, TaskHandlerInvalidError } from '../errors';
-import { settingsProblem, type CogmanTaskHandler, type TaskInfo } from '../task';
+import {
+  normaliseSchedule,
+  settingsProblem,
+  uniqueProblem,
+  type CogmanTaskHandler,
+  type TaskInfo,
+} from '../task';
+import { TaskInvalidError } from '../errors';
 
 /** A handler as the worker runs it: how to get the instance for one task. */
 export interface RegisteredTaskHandler {
@@ -23,8 +30,19 @@ export class TaskHandlerRegistry {
     if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
       throw new TaskHandlerInvalidError(String(name), 'a task name is 1 to 255 bytes of text');
     }
-    const problem = settingsProblem(handler.options, { backoffFunction: true });
+    const problem =
+      settingsProblem(handler.options, { backoffFunction: true }) ??
+      uniqueProblem(handler.options.unique);
     if (problem) throw new TaskHandlerInvalidError(name, `${problem[0]} ${problem[1]}`);
+    const { schedule } = handler.options;
+    if (schedule !== undefined) {
+      try {
+        normaliseSchedule({ ...schedule, id: schedule.id ?? name, name });
+      } catch (error) {
+        if (!(error instanceof TaskInvalidError)) throw error;
+        throw new TaskHandlerInvalidError(name, `schedule.${error.field} ${error.reason}`);
+      }
+    }
     const existing = this.handlers.get(name);
     if (existing) throw new TaskHandlerDuplicateError(name, existing.source, handler.source);
     this.handlers.set(name, handler);

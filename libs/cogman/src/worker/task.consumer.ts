@@ -32,6 +32,12 @@ interface Slots {
   readonly waiting: InFlight[];
 }
 
+/** A priority's channel while it is open: where its consumers are (re)started. */
+interface LiveChannel {
+  ch: Channel;
+  acks: ChannelAcks;
+}
+
 /** Pause before a delivery that failed for an infrastructure reason is handed back. */
 const INFRASTRUCTURE_RETRY_DELAY = 1000;
 
@@ -52,6 +58,11 @@ export class TaskConsumer {
   private readonly handingBack = new Set<Promise<void>>();
   private readonly slots: Record<TaskPriority, Slots>;
   private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
+  /** Priorities paused (CogmanClient.pause): not consumed, their queues left as they are. */
+  private readonly paused = new Set<TaskPriority>();
+  private readonly live = new Map<TaskPriority, LiveChannel>();
+  /** Consumer starts and cancels of a priority, one after the other. */
+  private readonly toggling = new Map<TaskPriority, Promise<void>>();
   private onIdle?: () => void;
 
   constructor(
@@ -70,6 +81,36 @@ export class TaskConsumer {
 
   get running(): boolean {
     return this.state === 'running';
+  }
+
+  /** The priorities this worker does not consume now, because they are paused. */
+  get pausedPriorities(): TaskPriority[] {
+    return (['high', 'low'] as const).filter((priority) => this.paused.has(priority));
+  }
+
+  /**
+   * Stops starting tasks of a priority: its consumers are cancelled (the broker keeps its
+   * messages), the deliveries read ahead go back to the queue, running handlers finish. Also
+   * before `start`: the priority is then not consumed from the start.
+   */
+  pause(priority: TaskPriority): Promise<void> {
+    if (this.paused.has(priority)) return this.toggling.get(priority) ?? Promise.resolve();
+    this.paused.add(priority);
+    for (const delivery of this.slots[priority].waiting.splice(0)) {
+      this.settle(delivery, 'hand-back');
+    }
+    return this.toggle(priority, async () => {
+      const live = this.live.get(priority);
+      const tags = live ? this.consumers.get(live.ch) : undefined;
+      if (!live || !tags) return;
+      await Promise.allSettled(tags.splice(0).map((tag) => live.ch.cancel(tag)));
+    });
+  }
+
+  /** Consumes a paused priority again. */
+  resume(priority: TaskPriority): Promise<void> {
+    if (!this.paused.delete(priority)) return this.toggling.get(priority) ?? Promise.resolve();
+    return this.toggle(priority, () => this.consume(priority));
   }
 
   /** Number of queues consumed now (0 while the broker is unreachable). */
@@ -148,25 +189,43 @@ export class TaskConsumer {
         );
         await ch.prefetch(prefetch, false);
         if (this.state !== 'running') return;
-        const tags: string[] = [];
-        this.consumers.set(ch, tags);
+        this.consumers.set(ch, []);
         const acks = new ChannelAcks(ch);
+        this.live.set(priority, { ch, acks });
         ch.once('close', () => {
           this.consumers.delete(ch);
+          if (this.live.get(priority)?.ch === ch) this.live.delete(priority);
           this.forgetWaiting(priority, acks);
         });
-        for (const queue of queues) {
-          const { consumerTag } = await ch.consume(
-            queue,
-            (msg) => this.receive(acks, queue, priority, msg),
-            { noAck: false },
-          );
-          tags.push(consumerTag);
-        }
+        await this.toggle(priority, () => this.consume(priority));
       },
     });
     this.channels.push(channel);
     return channel;
+  }
+
+  /** Starts the consumers of a priority's queues on its channel, unless paused or consumed. */
+  private async consume(priority: TaskPriority): Promise<void> {
+    const live = this.live.get(priority);
+    const tags = live ? this.consumers.get(live.ch) : undefined;
+    if (!live || !tags || tags.length > 0 || this.paused.has(priority)) return;
+    if (this.state !== 'running') return;
+    for (const queue of this.topology.queues(priority)) {
+      const { consumerTag } = await live.ch.consume(
+        queue,
+        (msg) => this.receive(live.acks, queue, priority, msg),
+        { noAck: false },
+      );
+      tags.push(consumerTag);
+    }
+  }
+
+  /** Runs `step` after the priority's previous start or cancel of its consumers. */
+  private toggle(priority: TaskPriority, step: () => Promise<void>): Promise<void> {
+    const next = (this.toggling.get(priority) ?? Promise.resolve()).then(step);
+    const settled = next.catch(() => {});
+    this.toggling.set(priority, settled);
+    return next;
   }
 
   private receive(
@@ -191,7 +250,8 @@ export class TaskConsumer {
     };
     this.inFlight.add(delivery);
     const slots = this.slots[priority];
-    if (this.state !== 'running') this.settle(delivery, 'hand-back');
+    // Paused: a delivery the broker sent before the consumer's cancel goes back, as a new one.
+    if (this.state !== 'running' || this.paused.has(priority)) this.settle(delivery, 'hand-back');
     else if (slots.free > 0) this.begin(delivery);
     else slots.waiting.push(delivery);
   }
@@ -209,7 +269,10 @@ export class TaskConsumer {
     delivery.running = false;
     const slots = this.slots[delivery.priority];
     slots.free++;
-    const next = this.state === 'running' ? slots.waiting.shift() : undefined;
+    const next =
+      this.state === 'running' && !this.paused.has(delivery.priority)
+        ? slots.waiting.shift()
+        : undefined;
     if (next) this.begin(next);
   }
 

@@ -256,30 +256,21 @@ describe('TaskExecutor', () => {
     });
   });
 
-  it("takes a quorum queue's own count of deliveries (x-delivery-count) instead of counting them", async () => {
+  it("counts started redeliveries itself on a quorum queue, not the queue's x-delivery-count", async () => {
     let runs = 0;
     register('counted', () => runs++);
     const task = buildTask({ name: 'counted' }).task;
-    const counted = (count: number) => {
+    // The queue counts every return, also of a message read ahead by workers that died.
+    const counted = () => {
       const sent = delivery(task, { redelivered: true });
-      sent.msg.properties.headers = { ...sent.msg.properties.headers, 'x-delivery-count': count };
+      sent.msg.properties.headers = { ...sent.msg.properties.headers, 'x-delivery-count': 50 };
       return sent;
     };
     await store.record({ taskId: task.taskId, status: 'in_progress', at: new Date(), task });
-    events.length = 0;
-    await executor.execute(counted(DELIVERY_LIMIT - 1));
+    await executor.execute(counted());
     expect(runs).toBe(1);
-    // Read for the finished check, not counted: the broker counts.
-    expect(events[0]).toBe('inspect');
-    store.tasks.get(task.taskId)!.record.status = 'in_progress';
-    await executor.execute(counted(DELIVERY_LIMIT));
-    expect(runs).toBe(1);
-    expect(deadLetters).toEqual([
-      {
-        reason: 'delivery_limit',
-        detail: expect.stringContaining(`delivered ${DELIVERY_LIMIT + 1} times`),
-      },
-    ]);
+    expect(deadLetters).toEqual([]);
+    expect(await store.get(task.taskId)).toMatchObject({ status: 'success' });
   });
 
   it('skips a queued attempt the mirror knows is cancelled, with no read of its record', async () => {

@@ -140,13 +140,10 @@ export class TaskExecutor {
       // for (a redelivery, or cancellations not known for sure) is checked against it first.
       let state: AttemptState | null = null;
       if (redelivered || cancelled === undefined) {
-        // A quorum queue counts the deliveries itself (x-delivery-count); a classic one does not,
-        // and the record counts them.
-        const counted = brokerDeliveryCount(delivery.msg);
-        state = await this.log.inspect(task.taskId, {
-          redelivered: redelivered && counted === undefined,
-        });
-        if (state && counted !== undefined) state = { ...state, redeliveries: counted };
+        // Counted by the record, on every queue type: a quorum queue's own x-delivery-count
+        // also counts the returns of messages read ahead by a worker that died, which never
+        // started, and would dead-letter the healthy neighbours of a poison message.
+        state = await this.log.inspect(task.taskId, { redelivered });
         const outcome = this.check(task, state, redelivered);
         if (outcome) {
           const record = this.log.start(task, { foreign, retry: settings.retry, state });
@@ -347,16 +344,6 @@ export class TaskExecutor {
     }
     return logger;
   }
-}
-
-/**
- * The deliveries of a message before this one, as a quorum queue counts them (its
- * `x-delivery-count` header); undefined from a queue that does not count them.
- */
-function brokerDeliveryCount(msg: ConsumeMessage): number | undefined {
-  const headers: Record<string, unknown> | undefined = msg.properties.headers;
-  const count = headers?.['x-delivery-count'];
-  return typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
 }
 
 /** How the handler ended, and how long it ran (ms). */

@@ -14,7 +14,15 @@ export const WORKER_REPORT_INTERVAL = 2000;
 export const WORKER_REPORT_TTL = 10_000;
 
 /** Fields of a report that are not queue names. */
-export const WORKER_REPORT_FIELDS = new Set(['pid', 'host', 'at']);
+export const WORKER_REPORT_FIELDS = new Set([
+  'pid',
+  'host',
+  'at',
+  'active',
+  'high_concurrency',
+  'low_concurrency',
+  'started',
+]);
 
 /**
  * Unacknowledged messages are not visible over AMQP (`checkQueue` counts only ready ones), so
@@ -28,6 +36,7 @@ export class WorkerStatusReporter {
   readonly workerId = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   private readonly keys: RedisKeys;
   private timer?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
   private reporting?: Promise<void>;
   private failing = false;
 
@@ -87,6 +96,10 @@ export class WorkerStatusReporter {
       pid: process.pid,
       host: hostname(),
       at: now,
+      started: this.startedAt,
+      active: this.consumer.activeCount,
+      high_concurrency: this.options.highPriorityConcurrency,
+      low_concurrency: this.options.lowPriorityConcurrency,
     };
     for (const queue of [...this.topology.high, ...this.topology.low]) {
       fields[queue] = held.get(queue) ?? 0;

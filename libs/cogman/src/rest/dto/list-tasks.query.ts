@@ -56,6 +56,15 @@ export class ListTasksQuery {
   originalTaskId?: string;
 
   @ApiPropertyOptional({
+    description: 'Text the error of a failed attempt contains (ignoring case)',
+    example: 'timeout',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 1024)
+  error?: string;
+
+  @ApiPropertyOptional({
     description: 'Created at or after (ISO 8601)',
     example: '2026-01-01T00:00:00Z',
   })

@@ -11,7 +11,7 @@ import {
   Max,
   Min,
 } from 'class-validator';
-import type { BackoffPolicy, TaskPriority } from '../../task';
+import type { BackoffPolicy, TaskPriority, UniqueTaskOptions } from '../../task';
 import { Raw } from './rest-input';
 
 /** Fields `POST /tasks` accepts. */
@@ -26,6 +26,7 @@ export const SEND_TASK_FIELDS: ReadonlySet<string> = new Set([
   'runAt',
   'primaryKey',
   'headers',
+  'unique',
 ]);
 
 /** Body of `POST /tasks`: what `CogmanClient.sendTask` takes, as JSON. */
@@ -99,4 +100,14 @@ export class SendTaskBody {
   @IsObject()
   @Raw()
   headers?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    description:
+      'Send it only if no unfinished task has the same key (default key: name and primaryKey, or name and a hash of the payload); with ttl, the key is held that many ms. true for the defaults',
+    example: { key: 'sync:account-7', ttl: 60000 },
+  })
+  @IsOptional()
+  @Allow()
+  @Raw()
+  unique?: UniqueTaskOptions | boolean;
 }

@@ -34,6 +34,12 @@ export class HealthDto {
   mongo?: 'up' | 'down';
   @ApiPropertyOptional({ enum: ['up', 'down'], description: 'In a worker process' })
   consumers?: 'up' | 'down';
+  @ApiPropertyOptional({
+    enum: ['high', 'low'],
+    isArray: true,
+    description: 'Priorities paused in the namespace (not counted as down)',
+  })
+  paused?: ('high' | 'low')[];
 }
 
 /** One queue of `GET /queues`. */
@@ -60,4 +66,11 @@ export class QueuesDto {
   @ApiProperty({ type: Number, nullable: true, description: 'Cogman workers reporting' })
   workers!: number | null;
   @ApiProperty({ description: 'Workers report every this many ms' }) reportInterval!: number;
+  @ApiProperty({
+    enum: ['high', 'low'],
+    isArray: true,
+    nullable: true,
+    description: 'Priorities paused in the namespace (null if Redis could not be read)',
+  })
+  paused!: ('high' | 'low')[] | null;
 }

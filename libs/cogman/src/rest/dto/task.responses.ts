@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { TASK_STATUSES, type TaskPriority, type TaskStatus } from '../../task';
 
 /** One attempt of a task, as the REST API shows it (dates in ISO 8601). */
@@ -33,6 +33,11 @@ export class TaskRecordDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) runAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time' }) createdAt!: string;
   @ApiProperty({ type: String, format: 'date-time' }) updatedAt!: string;
+  @ApiPropertyOptional({
+    description:
+      'POST /tasks of a unique task: true when an unfinished task had its key (this is that task; none was created)',
+  })
+  deduplicated?: boolean;
 }
 
 /** `GET /tasks/:id`: the attempt asked for and every attempt of its task. */

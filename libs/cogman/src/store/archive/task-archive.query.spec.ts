@@ -57,6 +57,17 @@ describe('planList', () => {
     expect(planList({ limit: 5, order: 'asc', status: [] }).direction).toBe(1);
   });
 
+  it('matches error text as text, ignoring case, with every pattern character escaped', () => {
+    const plan = planList({ error: 'a.b*(c)[d]^$|\\', limit: 1 });
+    expect(plan.filter).toEqual({
+      fail_error: { $regex: 'a\\.b\\*\\(c\\)\\[d\\]\\^\\$\\|\\\\', $options: 'i' },
+    });
+    const pattern = new RegExp((plan.filter.fail_error as { $regex: string }).$regex, 'i');
+    expect(pattern.test('failed: A.B*(C)[D]^$|\\ at line 3')).toBe(true);
+    expect(pattern.test('aXb')).toBe(false);
+    expect(() => planList({ error: '', limit: 1 })).toThrow(/error/);
+  });
+
   it(`caps the page size at ${TASK_LIST_MAX_LIMIT}`, () => {
     expect(planList({ limit: 1_000_000 }).limit).toBe(TASK_LIST_MAX_LIMIT);
   });

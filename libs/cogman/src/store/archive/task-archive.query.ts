@@ -59,6 +59,16 @@ export function planList(query: TaskListQuery): ListPlan {
   text('name', 'name');
   text('primaryKey', 'primary_key');
   text('originalTaskId', 'original_task_id');
+  if (query.error !== undefined) {
+    if (typeof query.error !== 'string' || query.error === '') {
+      throw new TaskQueryInvalidError('error', 'must be a non-empty string');
+    }
+    // Escaped: the text is matched as it is, never as a pattern.
+    filter.fail_error = {
+      $regex: query.error.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+      $options: 'i',
+    };
+  }
   if (query.priority !== undefined) {
     if (query.priority !== 'high' && query.priority !== 'low') {
       throw new TaskQueryInvalidError('priority', 'must be "high" or "low"');
