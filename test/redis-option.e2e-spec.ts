@@ -15,6 +15,7 @@ import { resolveCogmanOptions } from '../libs/cogman/src/config';
 import { COGMAN_REDIS, type CogmanRedis } from '../libs/cogman/src/store/redis-connection';
 import { legacyRedisKeys, redisKeys } from '../libs/cogman/src/store/redis-keys';
 import { RedisTaskLogStore } from '../libs/cogman/src/store/redis-task-log.store';
+import { TaskCancellation } from '../libs/cogman/src/worker/task-cancellation';
 import { buildTask, toMessage, type TaskEnvelope } from '../libs/cogman/src/task';
 import { testHarness } from './support/harness';
 import { AMQP_URI, REDIS_URI, openAmqp, openRedis, queueNames } from './support/services';
@@ -36,10 +37,48 @@ const REDIS_OPTIONS = {
   db: Number(pathname.slice(1) || 0),
 };
 
-/** The names of the connections open on the shared Redis now (CLIENT LIST). */
-async function connectionNames(redis: Redis): Promise<string[]> {
+/**
+ * The connections of an application's Cogman, by the ids Redis gave them: its copy of the client
+ * and its cancellation subscriber (the spec reads it from TaskCancellation). Ids, not names:
+ * other specs and processes on the shared Redis have connections named `cogman` too.
+ */
+async function cogmanConnections(app: INestApplicationContext): Promise<Map<number, string>> {
+  const copy = app.get<CogmanRedis>(COGMAN_REDIS) as Redis;
+  const cancellation: unknown = app.get(TaskCancellation);
+  const { subscriber } = cancellation as { subscriber: Redis };
+  const [copyId, subscriberId] = await Promise.all([
+    copy.client('ID'),
+    // A subscribed connection takes no CLIENT ID: its id is found by its local port.
+    idByPort(copy, subscriber.stream.localPort!),
+  ]);
+  return new Map([
+    [copyId, 'cogman'],
+    [subscriberId, 'cogman-cancel'],
+  ]);
+}
+
+/** The id and name of each connection of the shared Redis (CLIENT LIST). */
+async function connections(redis: Redis): Promise<Map<number, { name: string; port: number }>> {
   const list = (await redis.client('LIST')) as string;
-  return list.split('\n').map((line) => /name=(\S*)/.exec(line)?.[1] ?? '');
+  const found = new Map<number, { name: string; port: number }>();
+  for (const line of list.split('\n').filter(Boolean)) {
+    const id = Number(/\bid=(\d+)/.exec(line)?.[1]);
+    const name = /\bname=(\S*)/.exec(line)?.[1] ?? '';
+    const port = Number(/\baddr=\S+:(\d+)/.exec(line)?.[1]);
+    found.set(id, { name, port });
+  }
+  return found;
+}
+
+async function idByPort(redis: Redis, port: number): Promise<number> {
+  for (const [id, connection] of await connections(redis)) if (connection.port === port) return id;
+  throw new Error(`No connection from port ${port}`);
+}
+
+/** Whether any of these connections is still open on the shared Redis. */
+async function anyOpen(redis: Redis, ids: Iterable<number>): Promise<boolean> {
+  const open = await connections(redis);
+  return [...ids].some((id) => open.has(id));
 }
 
 describe('The redis option: ioredis options, a client of the application, @liaoliaots/nestjs-redis', () => {
@@ -104,17 +143,15 @@ describe('The redis option: ioredis options, a client of the application, @liaol
       });
       expect(copy.options.commandTimeout).toBeUndefined();
       await runsATask(app);
-      expect(await connectionNames(redis)).toEqual(
-        expect.arrayContaining(['the-application', 'cogman', 'cogman-cancel']),
-      );
+      const ours = await cogmanConnections(app);
+      const open = await connections(redis);
+      expect([...ours].map(([id]) => open.get(id)?.name)).toEqual(['cogman', 'cogman-cancel']);
+      expect(open.get(await own.client('ID'))?.name).toBe('the-application');
 
       await harness.afterEach();
 
       await waitFor('the copy to close', () => copy.status === 'end');
-      await waitFor('the copy to leave Redis', async () => {
-        const names = await connectionNames(redis);
-        return !names.includes('cogman') && !names.includes('cogman-cancel');
-      });
+      await waitFor('the copy to leave Redis', async () => !(await anyOpen(redis, ours.keys())));
       // The application's client is as it was: open, and its own.
       expect(own.status).toBe('ready');
       expect(await own.ping()).toBe('PONG');
@@ -182,6 +219,7 @@ describe('The redis option: ioredis options, a client of the application, @liaol
     const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error'] });
     let clients: Redis[] = [];
     let copy: Redis | undefined;
+    let ours = new Map<number, string>();
     try {
       const service = app.get(Cache).redis;
       clients = [service.getOrThrow('cache'), service.getOrThrow('cogman')];
@@ -190,9 +228,18 @@ describe('The redis option: ioredis options, a client of the application, @liaol
       await clients[0].set(`test:${namespace}:cached`, 'yes');
       await runsATask(app);
       expect(await clients[0].get(`test:${namespace}:cached`)).toBe('yes');
-      expect(await connectionNames(redis)).toEqual(
-        expect.arrayContaining(['app-cache', 'app-cogman', 'cogman', 'cogman-cancel']),
-      );
+      ours = await cogmanConnections(app);
+      for (const client of clients) {
+        const id = await client.client('ID');
+        ours.set(id, String(client.options.connectionName));
+      }
+      const open = await connections(redis);
+      expect([...ours].map(([id]) => open.get(id)?.name)).toEqual([
+        'cogman',
+        'cogman-cancel',
+        'app-cache',
+        'app-cogman',
+      ]);
     } finally {
       await app.close();
     }
@@ -200,12 +247,10 @@ describe('The redis option: ioredis options, a client of the application, @liaol
     await waitFor('every client to close', () =>
       [...clients, copy].every((client) => client.status === 'end'),
     );
-    await waitFor('every connection to leave Redis', async () => {
-      const names = await connectionNames(redis);
-      return !['app-cache', 'app-cogman', 'cogman', 'cogman-cancel'].some((name) =>
-        names.includes(name),
-      );
-    });
+    await waitFor(
+      'every connection to leave Redis',
+      async () => !(await anyOpen(redis, ours.keys())),
+    );
   });
 
   describe('keys of Cogman 0.1 (before the hash tag)', () => {
