@@ -21,6 +21,7 @@ import {
   queueNames,
   uniqueNamespace,
 } from './support/services';
+import { TcpProxy } from './support/chaos';
 import { waitFor } from './support/wait';
 
 /** Collects every line any logger writes, at every level. */
@@ -313,16 +314,27 @@ describe('Booting Cogman', () => {
       await healthy.close();
     }
 
+    // Redis goes away after the boot (the boot itself waits for Redis).
+    const proxy = await TcpProxy.start({ port: Number(new URL(REDIS_URI).port || 6379) });
     @Module({
       imports: [
         TerminusModule,
-        CogmanModule.forRoot({ amqpUri: AMQP_URI, redisUri: 'redis://127.0.0.1:1', namespace: ns }),
+        CogmanModule.forRoot({
+          amqpUri: AMQP_URI,
+          redisUri: proxy.uriFor(REDIS_URI),
+          namespace: ns,
+        }),
       ],
     })
     class NoRedisApp {}
     const sick = await boot(NoRedisApp);
     try {
+      proxy.cut({ mode: 'reset' });
       const indicator = sick.get(CogmanHealthIndicator);
+      await waitFor(
+        'Redis to be down',
+        async () => (await indicator.isHealthy()).cogman.redis === 'down',
+      );
       await expect(
         sick.get(HealthCheckService).check([() => indicator.isHealthy('cogman')]),
       ).rejects.toMatchObject({
@@ -335,6 +347,7 @@ describe('Booting Cogman', () => {
       });
     } finally {
       await sick.close();
+      await proxy.close();
     }
   });
 });

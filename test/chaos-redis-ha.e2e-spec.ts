@@ -60,7 +60,27 @@ class Flaky implements CogmanTaskHandler {
   }
 }
 
-const HANDLERS = [Note, UntilAbort, Flaky, CountStreamRuns];
+@TaskHandler('double')
+class Double implements CogmanTaskHandler {
+  handle(payload: number) {
+    return payload * 2;
+  }
+}
+
+const groupRunning = new Set<string>();
+let groupGate = deferred();
+
+/** One task of a group at a time, across every worker; each waits for the gate. */
+@TaskHandler('grouped', { groupConcurrency: 1 })
+class Grouped implements CogmanTaskHandler {
+  async handle(_payload: unknown, ctx: TaskContext) {
+    groupRunning.add(ctx.task.taskId);
+    await groupGate.promise;
+    groupRunning.delete(ctx.task.taskId);
+  }
+}
+
+const HANDLERS = [Note, UntilAbort, Flaky, Double, Grouped, CountStreamRuns];
 
 /** The stream of the chaos specs (test/chaos-broker.e2e-spec.ts), the fault struck at task 500. */
 const STREAM = { task: 'chaos', total: 2000, rate: 250, inFlight: 50 } as const;
@@ -315,6 +335,26 @@ describe('Chaos: Cogman on a Redis Cluster and a Sentinel group (failover includ
       expect(ran.has(held.taskId)).toBe(false);
       await client.resume('low');
       await becomes(client, held.taskId, 'success');
+    });
+
+    it('waits for a result without polling, and holds a group to its concurrency across the workers', async () => {
+      const namespace = harness.namespace('ha-results');
+      const client = (await app(namespace)).get(CogmanClient);
+      // The outcome is published on the namespace's results channel, which the client follows.
+      const done = await client.sendAndWait({ name: 'double', payload: 21 }, { timeout: 20_000 });
+      expect(done).toMatchObject({ status: 'success', result: 42 });
+      groupGate = deferred();
+      const [a, b] = await client.sendTasks([
+        { name: 'grouped', group: 'g' },
+        { name: 'grouped', group: 'g' },
+      ]);
+      await waitFor('one of the group to run', () => groupRunning.size === 1);
+      // The group's leases are found by a SCAN of the namespace's node.
+      const limits = (await client.limits()).find((limit) => limit.name === 'grouped');
+      expect(limits?.groupConcurrency).toEqual({ slots: 1, groups: [{ group: 'g', running: 1 }] });
+      groupGate.resolve();
+      await becomes(client, a.taskId, 'success');
+      await becomes(client, b.taskId, 'success');
     });
 
     it("loses no task and never moves a status back when the namespace's master is killed mid-stream", async () => {

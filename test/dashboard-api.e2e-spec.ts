@@ -45,7 +45,12 @@ describe('Dashboard: serving and its REST endpoints', () => {
 
   beforeAll(async () => {
     app = await startHttpApp(
-      { namespace, mongoUri: mongoUri(database), highPriorityConcurrency: 3 },
+      {
+        namespace,
+        mongoUri: mongoUri(database),
+        highPriorityConcurrency: 3,
+        unknownTaskGracePeriod: 0,
+      },
       { providers: [OkHandler, FailHandler], extras: { startDashboard: true } },
     );
     client = app.app.get(CogmanClient);
@@ -442,8 +447,9 @@ describe('Dashboard: reading a quorum dead-letter queue', () => {
 
   it('never uses up the deliveries of a message by reading it again and again', async () => {
     const app = await startHttpApp(
-      { namespace, queueType: 'quorum' },
-      { extras: { startDashboard: true } },
+      { namespace, queueType: 'quorum', unknownTaskGracePeriod: 0 },
+      // A worker with a handler (one without any consumes nothing), but not this task's.
+      { providers: [OkHandler], extras: { startDashboard: true } },
     );
     const amqp = await openAmqp();
     try {

@@ -44,7 +44,7 @@ describe('Dashboard in a browser', () => {
 
   beforeAll(async () => {
     app = await startHttpApp(
-      { namespace, mongoUri: mongoUri(database) },
+      { namespace, mongoUri: mongoUri(database), unknownTaskGracePeriod: 0 },
       { providers: [PaymentHandler, EmailHandler], extras: { startDashboard: true } },
     );
     client = app.app.get(CogmanClient);
@@ -320,7 +320,7 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
     // A namespace of its own: the dead letter it makes would show in the next tests' pages.
     const own = uniqueNamespace('dash-ui-proxy');
     const app = await startHttpApp(
-      { namespace: own },
+      { namespace: own, unknownTaskGracePeriod: 0 },
       { providers: [EmailHandler], extras: { startDashboard: true } },
     );
     const proxy = await stripPrefixProxy('/ops', new URL(app.origin).port);

@@ -27,7 +27,9 @@ describe('Messages that cannot be run go to the dead-letter queue', () => {
   let channel: ConfirmChannel;
 
   beforeAll(async () => {
-    app = await startApp({ namespace }, [KnownHandler]);
+    // A task no worker handles is dead-lettered at once (without the grace period of a rolling
+    // deploy, which test/rolling-deploy.e2e-spec.ts covers).
+    app = await startApp({ namespace, unknownTaskGracePeriod: 0 }, [KnownHandler]);
     amqp = await openAmqp();
     channel = await amqp.createConfirmChannel();
   });

@@ -23,6 +23,14 @@ class AddNumHandler implements CogmanTaskHandler {
   }
 }
 
+/** Takes JSON whoever sent it: a Go producer's bytes arrive parsed, as a Node producer's do. */
+@TaskHandler('add_num_json', { payload: 'json' })
+class AddNumJsonHandler implements CogmanTaskHandler<{ Num1: number; Num2: number }> {
+  handle(payload: { Num1: number; Num2: number }, ctx: TaskContext) {
+    received.push({ payload, ctx });
+  }
+}
+
 describe('Interoperability with the Go Cogman library', () => {
   let app: INestApplicationContext;
   let amqp: ChannelModel;
@@ -30,6 +38,7 @@ describe('Interoperability with the Go Cogman library', () => {
   beforeAll(async () => {
     app = await startApp({ namespace, highPriorityQueueCount: 2, lowPriorityQueueCount: 2 }, [
       AddNumHandler,
+      AddNumJsonHandler,
     ]);
     amqp = await openAmqp();
   });
@@ -126,6 +135,31 @@ describe('Interoperability with the Go Cogman library', () => {
       await redis.del(taskId);
       redis.disconnect();
     }
+  });
+
+  it("gives a handler with { payload: 'json' } a Go producer's JSON parsed, as a Node producer's", async () => {
+    const goId = randomUUID();
+    const channel = await amqp.createConfirmChannel();
+    channel.publish('', queues.low[0], Buffer.from('{"Num1":1,"Num2":2}'), {
+      deliveryMode: 2,
+      messageId: goId,
+      headers: { TaskName: 'add_num_json', TaskID: goId },
+    });
+    await channel.waitForConfirms();
+    await channel.close();
+    const node = await app
+      .get(CogmanClient)
+      .sendTask({ name: 'add_num_json', payload: { Num1: 3, Num2: 4 } });
+
+    const runs = await waitFor('both tasks to run', () => {
+      const go = received.find((r) => r.ctx.task.taskId === goId);
+      const fromNode = received.find((r) => r.ctx.task.taskId === node.taskId);
+      return go && fromNode && [go.payload, fromNode.payload];
+    });
+    expect(runs).toEqual([
+      { Num1: 1, Num2: 2 },
+      { Num1: 3, Num2: 4 },
+    ]);
   });
 
   it('publishes messages a Go worker can read: TaskName and TaskID headers, message id, persistent', async () => {

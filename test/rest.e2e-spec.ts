@@ -303,6 +303,7 @@ describe('REST API', () => {
           { name: names.deadLetter, kind: 'dead-letter', ready: 0, unacked: 0, consumers: 0 },
         ],
         workers: 0,
+        tasks: [],
         reportInterval: expect.any(Number),
         paused: [],
       });
@@ -507,6 +508,7 @@ describe('REST API', () => {
         'GET /cogman/counts',
         'GET /cogman/dead-letters',
         'GET /cogman/health',
+        'GET /cogman/limits',
         'GET /cogman/metrics',
         'GET /cogman/overview',
         'GET /cogman/overview/stream',

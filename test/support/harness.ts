@@ -19,8 +19,12 @@ export function testHarness() {
       namespaces.push(name);
       return name;
     },
-    async app(options: Parameters<typeof startApp>[0], providers: Provider[] = []) {
-      const app = await startApp(options, providers);
+    async app(
+      options: Parameters<typeof startApp>[0],
+      providers: Provider[] = [],
+      extra: Parameters<typeof startApp>[2] = {},
+    ) {
+      const app = await startApp(options, providers, extra);
       apps.push(app);
       return app;
     },

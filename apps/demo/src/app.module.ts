@@ -24,7 +24,8 @@ export class AppModule {
             namespace: process.env.COGMAN_NAMESPACE ?? 'demo',
             highPriorityQueueCount: 2,
             lowPriorityQueueCount: 2,
-            connectionTimeout: 30_000,
+            // A demo that cannot reach its services says so within seconds (see main.ts).
+            connectionTimeout: Number(process.env.COGMAN_CONNECTION_TIMEOUT ?? 5000),
             // Prometheus metrics at /cogman/metrics when served.
             metrics: serve,
             // Optional: with a key, the API answers remote clients that send it.

@@ -2,7 +2,13 @@ import 'reflect-metadata';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { CogmanClient, type CogmanServices, type TaskRecord } from '@cogman/nestjs';
+import {
+  BrokerUnavailableError,
+  CogmanClient,
+  StoreUnavailableError,
+  type CogmanServices,
+  type TaskRecord,
+} from '@cogman/nestjs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AppModule } from './app.module';
 import { showOperations } from './operations';
@@ -186,7 +192,26 @@ function printSummary(
   process.stdout.write([...lines, ''].join('\n') + '\n');
 }
 
+/** What the demo says when its services are missing: what, how to get them, where to point it. */
+function servicesMissing(error: BrokerUnavailableError | StoreUnavailableError): string {
+  const what = error instanceof BrokerUnavailableError ? 'RabbitMQ' : 'Redis';
+  return [
+    '',
+    `The demo could not reach ${what}. ${error.message}.`,
+    'It needs RabbitMQ and Redis (MongoDB is optional): `npm run demo` starts those installed on',
+    'this machine, and `docker compose up -d` runs all three from docker-compose.yml. To use',
+    'services elsewhere, set COGMAN_AMQP_URI (default amqp://guest:guest@127.0.0.1:5672) and',
+    'COGMAN_REDIS_URI (default redis://127.0.0.1:6379/0); COGMAN_MONGO_URI turns the archive on,',
+    'and COGMAN_CONNECTION_TIMEOUT (default 5000 ms) sets how long the demo waits for them.',
+    '',
+  ].join('\n');
+}
+
 main().catch((error: unknown) => {
-  console.error(error);
+  if (error instanceof BrokerUnavailableError || error instanceof StoreUnavailableError) {
+    process.stderr.write(servicesMissing(error));
+  } else {
+    console.error(error);
+  }
   process.exit(1);
 });

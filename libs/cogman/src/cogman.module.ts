@@ -1,6 +1,7 @@
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { CogmanMetrics } from './metrics/cogman.metrics';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
+import { WorkerDirectory } from './worker/worker-directory';
 import { DiscoveryModule } from '@nestjs/core';
 import { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
@@ -19,6 +20,7 @@ import {
   COGMAN_MODULE_OPTIONS,
   COGMAN_OPTIONS_TYPE,
   CogmanConfigurableModule,
+  type CogmanModuleAsyncOptions,
 } from './cogman.module-definition';
 import {
   resolveCogmanOptions,
@@ -27,12 +29,17 @@ import {
   RESOLVED_OPTIONS,
 } from './config';
 import { TaskHandlerExplorer } from './explorer/task-handler.explorer';
+import { TaskEventExplorer } from './explorer/task-event.explorer';
+import { TaskHandlerEnhancers } from './explorer/task-handler.enhancers';
+import { TaskEvents } from './worker/task-events';
 import { archiveProviders } from './store/archive.providers';
 import { redisConnectionProvider } from './store/redis-connection';
 import { LegacyRedisKeys } from './store/redis-legacy-keys';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
 import { COGMAN_MONGO_CONNECTION } from './store/task-archive';
 import { TaskLog } from './store/task-log';
+import { TaskResultWatcher } from './store/task-result.watcher';
+import { TaskLimits } from './store/task-limits';
 import { TASK_LOG_STORE } from './store/task-log.store';
 import { CogmanWorker } from './worker/cogman.worker';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
@@ -73,7 +80,10 @@ const connections: Provider[] = [
     provide: CONSUMER_CONNECTION,
     inject: [RESOLVED_OPTIONS],
     useFactory: (options: ResolvedCogmanOptions) =>
-      options.startWorker ? new BrokerConnection('cogman-consumer', options) : null,
+      // The publisher's connection says what boot waits for; this one would repeat it.
+      options.startWorker
+        ? new BrokerConnection('cogman-consumer', options, { reportsWaiting: false })
+        : null,
   },
 ];
 
@@ -87,8 +97,16 @@ export class CogmanModule extends CogmanConfigurableModule {
     return CogmanModule.assemble(super.forRoot(options));
   }
 
-  static forRootAsync(options: typeof COGMAN_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return CogmanModule.assemble(super.forRootAsync(options));
+  /**
+   * Options from a factory (`useFactory` with `inject`, `useClass` or `useExisting`), e.g. from
+   * `ConfigService`; the factory's result is type-checked against `CogmanModuleOptions`.
+   */
+  static forRootAsync<R extends CogmanModuleOptions = CogmanModuleOptions>(
+    options: CogmanModuleAsyncOptions<R>,
+  ): DynamicModule {
+    return CogmanModule.assemble(
+      super.forRootAsync(options as unknown as typeof COGMAN_ASYNC_OPTIONS_TYPE),
+    );
   }
 
   private static assemble(definition: DynamicModule): DynamicModule {
@@ -104,6 +122,8 @@ export class CogmanModule extends CogmanConfigurableModule {
         LegacyRedisKeys,
         ...archiveProviders,
         TaskLog,
+        TaskResultWatcher,
+        TaskLimits,
         TaskTopology,
         TaskPublisher,
         { provide: TASK_BROKER, useExisting: TaskPublisher },
@@ -111,10 +131,14 @@ export class CogmanModule extends CogmanConfigurableModule {
         OfflineTaskBuffer,
         TaskHandlerRegistry,
         TaskHandlerExplorer,
+        TaskEvents,
+        TaskEventExplorer,
+        TaskHandlerEnhancers,
         TaskExecutor,
         AttemptProgress,
         TaskConsumer,
         WorkerStatusReporter,
+        WorkerDirectory,
         metrics,
         TaskScheduler,
         TaskCancellation,

@@ -1,15 +1,22 @@
 export { CogmanModule } from './cogman.module';
-export type { CogmanModuleAsyncOptions, CogmanOptionsFactory } from './cogman.module-definition';
+export type {
+  CheckedCogmanOptions,
+  CogmanModuleAsyncOptions,
+  CogmanOptionsFactory,
+} from './cogman.module-definition';
 export type { CogmanDashboardOptions, CogmanModuleExtras, CogmanRestOptions } from './config';
 export { CogmanClient } from './client/cogman.client';
+export type { CogmanTaskLimits, WaitForResultOptions } from './client/cogman.client';
 export { CogmanHealthIndicator } from './inspector/cogman-health.indicator';
 export type { CogmanHealthStatus } from './inspector/cogman-health.indicator';
 export type {
   CogmanQueues,
   CogmanQueueState,
   CogmanServices,
+  CogmanTaskWorkers,
   CogmanWorkerReport,
 } from './inspector/cogman.inspector';
+export { CogmanErrorFilter } from './rest/rest-exception.filter';
 export type { RestErrorBody } from './rest/rest-exception.filter';
 export { CogmanMetrics } from './metrics/cogman.metrics';
 export { TASK_LIST_MAX_LIMIT } from './store/task-archive';
@@ -22,6 +29,9 @@ export type {
 export { CogmanWorker } from './worker/cogman.worker';
 export type { CogmanPauses } from './worker/queue-pauses';
 export { TaskHandler } from './decorators/task-handler.decorator';
+export { OnTaskEvent } from './decorators/task-event.decorator';
+export { COGMAN_CONTEXT_TYPE } from './explorer/task-handler.enhancers';
+export type { OnTaskEventOptions } from './decorators/task-event.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
 export type { CogmanModuleOptions, CogmanRedisOption, RedisTopology } from './config';
@@ -32,6 +42,7 @@ export {
   ArchiveUnavailableError,
   BrokerUnavailableError,
   ClientClosedError,
+  ClientNotStartedError,
   CogmanError,
   DependencyMissingError,
   OfflineBufferFullError,
@@ -39,6 +50,8 @@ export {
   ScheduleNotFoundError,
   StoreUnavailableError,
   TaskCancelledError,
+  TaskEventListenerInvalidError,
+  TaskFailedError,
   TaskHandlerDuplicateError,
   TaskHandlerInvalidError,
   TaskInvalidError,
@@ -49,17 +62,25 @@ export {
   TaskStatusConflictError,
   TaskTimeoutError,
   TaskUnrecoverableError,
+  TaskWaitTimeoutError,
   WorkerShutdownError,
 } from './errors';
 export { DEFAULT_BACKOFF } from './scheduler/backoff';
 export { DEAD_LETTER_HEADERS } from './broker/task.publisher';
-export { TASK_HEADERS, TASK_STATUSES } from './task';
+export { TASK_EVENT_TYPES, TASK_HEADERS, TASK_STATUSES } from './task';
 export type {
   BackoffFunction,
   BackoffPolicy,
   CogmanTaskHandler,
+  CogmanTaskMap,
   SendTaskOptions,
+  TaskName,
+  TaskPayloadOf,
+  TypedSendTaskOptions,
   TaskContext,
+  TaskEvent,
+  TaskEventOf,
+  TaskEventType,
   TaskHandlerFunction,
   TaskInfo,
   TaskPriority,

@@ -24,9 +24,14 @@ export class BrokerConnection {
   private readonly closed = new AbortController();
   private closing?: Promise<void>;
 
+  /**
+   * `reportsWaiting: false` keeps the first connection's attempts at debug level: a process's
+   * second connection (the consumer's) to the same broker would only repeat the first's lines.
+   */
   constructor(
     readonly name: string,
     private readonly options: ResolvedCogmanOptions,
+    private readonly reporting: { reportsWaiting?: boolean } = {},
   ) {
     this.amqp = new AmqpConnection({
       name,
@@ -185,6 +190,9 @@ export class BrokerConnection {
     const logger = new Logger(`Cogman:${this.name}`);
     let failures = 0;
     let lostAt: number | undefined;
+    let connected = manager.isConnected();
+    const startedAt = Date.now();
+    const uri = redactUri(this.options.amqpUri);
     manager.on('disconnect', ({ err }: { err?: Error }) => {
       if (this.closed.signal.aborted) return;
       lostAt = Date.now();
@@ -194,10 +202,21 @@ export class BrokerConnection {
       if (this.closed.signal.aborted) return;
       failures++;
       manager.reconnectTimeInSeconds = Math.min(30, 2 ** Math.min(failures, 5));
-      if (lostAt === undefined && failures === 1) return; // the first connection: connect() reports it
-      logger.warn(
-        `Could not reconnect to RabbitMQ (attempt ${failures}: ${err?.message ?? 'unknown error'}); next attempt in ${manager.reconnectTimeInSeconds} s`,
-      );
+      const reason = err?.message ?? 'unknown error';
+      const next = `next attempt in ${manager.reconnectTimeInSeconds} s`;
+      if (connected) {
+        logger.warn(`Could not reconnect to RabbitMQ (attempt ${failures}: ${reason}); ${next}`);
+        return;
+      }
+      // Before a first connection, the boot is waiting: say for what, why and how long.
+      if (refusal(err, this.options.amqpUri) !== undefined) return; // connect() fails at once
+      const left = Math.max(0, this.options.connectionTimeout - (Date.now() - startedAt));
+      const line =
+        failures === 1
+          ? `Waiting for RabbitMQ at ${uri}: could not connect (${reason}); retrying for up to ${seconds(left)} (connectionTimeout), ${next}`
+          : `Could not connect to RabbitMQ at ${uri} (attempt ${failures}: ${reason}); ${next}, giving up in ${seconds(left)}`;
+      if (this.reporting.reportsWaiting === false) logger.debug(line);
+      else logger.warn(line);
     });
     // Each connection's frames of one tick leave together (see batchSocketWrites).
     const batch = (connection: unknown) => {
@@ -207,6 +226,10 @@ export class BrokerConnection {
     batch(manager.connection);
     manager.on('connect', ({ connection }: { connection: unknown }) => batch(connection));
     manager.on('connect', () => {
+      if (!connected && failures > 0 && this.reporting.reportsWaiting !== false) {
+        logger.log(`Connected to RabbitMQ at ${uri} after ${seconds(Date.now() - startedAt)}`);
+      }
+      connected = true;
       if (lostAt !== undefined) {
         logger.log(`Reconnected to RabbitMQ after ${((Date.now() - lostAt) / 1000).toFixed(1)} s`);
       }
@@ -230,7 +253,8 @@ export class BrokerConnection {
         resolve();
       };
       const onConnectFailed = ({ err }: { err: Error }) => {
-        if (/ACCESS.REFUSED|403/.test(err.message)) fail('the broker refused the credentials', err);
+        const refused = refusal(err, amqpUri);
+        if (refused !== undefined) fail(refused, err);
       };
       const onClose = () => fail('the application is shutting down');
       const timer = setTimeout(
@@ -255,6 +279,36 @@ export class BrokerConnection {
     // Not `AmqpConnection.close`, which assumes its default channel exists.
     await this.amqp.managedConnection?.close();
   }
+}
+
+/**
+ * Why the broker refused the connection, when trying again cannot help (wrong credentials, a
+ * virtual host that does not exist or that the user may not use); undefined for an error that may
+ * pass (the broker is down or starting).
+ */
+function refusal(err: Error | undefined, uris: readonly string[]): string | undefined {
+  const message = err?.message ?? '';
+  if (/ACCESS.REFUSED|\b403\b/.test(message)) return 'the broker refused the credentials';
+  // amqplib drops the reason of a refused connection.open (530 NOT_ALLOWED): it is the vhost.
+  if (/Expected ConnectionOpenOk; got <ConnectionClose|NOT.ALLOWED|\b530\b/.test(message)) {
+    const vhosts = [...new Set(uris.map(vhostOf))].map((vhost) => JSON.stringify(vhost));
+    return `the broker refused to open virtual host ${vhosts.join(' or ')}: it does not exist, or the user may not use it (rabbitmqctl add_vhost, set_permissions)`;
+  }
+  return undefined;
+}
+
+/** The virtual host a URI names: its path, decoded; `/` when it names none. */
+function vhostOf(uri: string): string {
+  try {
+    const path = new URL(uri).pathname;
+    return path.length > 1 ? decodeURIComponent(path.slice(1)) : '/';
+  } catch {
+    return '/';
+  }
+}
+
+function seconds(ms: number): string {
+  return ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 100) / 10} s`;
 }
 
 /** A channel whose closing with an error is reported by the call that caused it. */

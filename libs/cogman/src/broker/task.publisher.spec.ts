@@ -1,7 +1,7 @@
 import type { CreateChannelOpts } from 'amqp-connection-manager';
 import { buildTask } from '../task';
 import { resolveCogmanOptions } from '../config';
-import { TaskPublishError } from '../errors';
+import { BrokerUnavailableError, ClientNotStartedError, TaskPublishError } from '../errors';
 import type { BrokerConnection } from './broker-connection';
 import { TaskPublisher } from './task.publisher';
 import { TaskTopology } from './task-topology';
@@ -51,6 +51,34 @@ describe('TaskPublisher', () => {
     namespace: 'ns',
   });
   const topology = new TaskTopology(options);
+
+  it('refuses tasks of an application that never starts it, after requestTimeout', async () => {
+    const { connection } = fakeConnection(() => null);
+    const quick = { ...options, requestTimeout: 30 };
+    const publisher = new TaskPublisher(connection, new TaskTopology(quick), quick);
+    expect(publisher.started).toBe(false);
+    const error = await publisher.untilStarted().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientNotStartedError);
+    expect((error as Error).message).toContain('app.init()');
+  });
+
+  it('holds tasks sent while the application starts it until it has started, or failed', async () => {
+    const { connection } = fakeConnection(() => null);
+    const quick = { ...options, requestTimeout: 30 };
+    const publisher = new TaskPublisher(connection, new TaskTopology(quick), quick);
+    const waiting = publisher.untilStarted();
+    publisher.starting();
+    // Connecting takes longer than requestTimeout; the task waits for it.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await publisher.open();
+    await expect(waiting).resolves.toBeUndefined();
+    expect(publisher.started).toBe(true);
+
+    const failing = new TaskPublisher(connection, new TaskTopology(quick), quick);
+    const refused = failing.untilStarted();
+    failing.fail(new BrokerUnavailableError('amqp://x', 'no connection'));
+    await expect(refused).rejects.toBeInstanceOf(BrokerUnavailableError);
+  });
 
   it('declares the topology once per connection, not per task, and spreads tasks round robin', async () => {
     const { connection, declared, published } = fakeConnection(() => null);

@@ -2,12 +2,13 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { PUBLISHER_CONNECTION } from './broker.tokens';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
-import { TaskPublishError } from '../errors';
+import { ClientNotStartedError, TaskPublishError } from '../errors';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { toMessage, type DeadLetterReason, type TaskEnvelope } from '../task';
 import type { BrokerConnection } from './broker-connection';
 import type { TaskBroker } from './task-broker';
 import { TaskTopology } from './task-topology';
+import { within } from '../util/within';
 
 /** Headers a dead-lettered message gets, beside its own. */
 export const DEAD_LETTER_HEADERS = {
@@ -42,6 +43,10 @@ export class TaskPublisher implements TaskBroker {
   private readonly ready: Promise<void>;
   private resolveReady!: () => void;
   private rejectReady!: (error: unknown) => void;
+  /** Resolves when the application begins starting it (`open`). */
+  private readonly opening: Promise<void>;
+  private beginOpening!: () => void;
+  private state: 'new' | 'opening' | 'open' = 'new';
   private readonly cursor = { high: 0, low: 0 };
   private readonly reconnectListeners: (() => void)[] = [];
   private readonly unconfirmed = new Set<Unconfirmed>();
@@ -59,10 +64,38 @@ export class TaskPublisher implements TaskBroker {
     });
     // Tasks sent before the application has started wait; a failed start rejects them.
     this.ready.catch(() => {});
+    this.opening = new Promise((resolve) => (this.beginOpening = resolve));
+  }
+
+  get started(): boolean {
+    return this.state === 'open';
+  }
+
+  /**
+   * Resolves once started. Sent before the application starts Cogman, a task waits for that up
+   * to requestTimeout (a script that never calls app.init() gets a clear error, not a task left
+   * `initiated`), then for the start itself (up to connectionTimeout, or its failure).
+   */
+  async untilStarted(): Promise<void> {
+    if (this.state === 'new') {
+      const timeout = this.options.requestTimeout;
+      await within(this.opening, timeout, () => {
+        throw new ClientNotStartedError(timeout);
+      });
+    }
+    await this.ready;
+  }
+
+  /** The application is starting Cogman: tasks sent meanwhile wait for it (see `untilStarted`). */
+  starting(): void {
+    if (this.state !== 'new') return;
+    this.state = 'opening';
+    this.beginOpening();
   }
 
   /** Opens the channel once the connection is up (see CogmanLifecycle). */
   async open(): Promise<void> {
+    this.starting();
     const wrapper = this.connection.createChannel({
       name: 'cogman-publish',
       confirm: true,
@@ -80,6 +113,7 @@ export class TaskPublisher implements TaskBroker {
       for (const listener of this.reconnectListeners) listener();
     });
     await wrapper.waitForConnect();
+    this.state = 'open';
     this.resolveReady();
   }
 
@@ -95,6 +129,7 @@ export class TaskPublisher implements TaskBroker {
 
   /** Makes waiting and later publishes fail with the reason the application did not start. */
   fail(error: unknown): void {
+    this.starting();
     this.rejectReady(error);
   }
 
@@ -196,10 +231,19 @@ export class TaskPublisher implements TaskBroker {
     });
   }
 
-  /** Publishes a message again to its queue, as it came (a new delivery); resolves once confirmed. */
-  async handBack(msg: ConsumeMessage, queue: string): Promise<void> {
+  /**
+   * Publishes a message again to its queue, as it came (plus `headers`, when given: a new
+   * delivery); resolves once confirmed.
+   */
+  async handBack(
+    msg: ConsumeMessage,
+    queue: string,
+    { headers }: { headers?: Record<string, unknown> } = {},
+  ): Promise<void> {
     if (!this.channel) await this.ready;
-    await this.send(messageIdOf(msg), queue, msg.content, copiedProperties(msg));
+    const properties = copiedProperties(msg);
+    if (headers) properties.headers = { ...(msg.properties.headers ?? {}), ...headers };
+    await this.send(messageIdOf(msg), queue, msg.content, properties);
   }
 }
 

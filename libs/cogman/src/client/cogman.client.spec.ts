@@ -55,11 +55,13 @@ describe('CogmanClient', () => {
             amqpUri: 'amqp://x',
             redisUri: 'redis://x',
             offlineBufferSize: 3,
+            maxPayloadSize: 1000,
           }),
         },
         {
           provide: TASK_BROKER,
           useValue: {
+            started: true,
             get connected() {
               return broker.connected;
             },
@@ -108,6 +110,16 @@ describe('CogmanClient', () => {
     ['a BigInt payload', { name: 'x', payload: { n: 10n } }, 'payload'],
     ['a function payload', { name: 'x', payload: () => 1 }, 'payload'],
     ['no options', undefined, 'options'],
+    ['a misspelt option', { name: 'x', retires: 3 }, 'retires'],
+    ['an unknown option', { name: 'x', queue: 'q' }, 'queue'],
+    ['a Map payload', { name: 'x', payload: new Map([['a', 1]]) }, 'payload'],
+    ['a nested Set', { name: 'x', payload: { ids: new Set([1]) } }, 'payload.ids'],
+    ['a nested Buffer', { name: 'x', payload: { file: Buffer.from('x') } }, 'payload.file'],
+    ['a typed array', { name: 'x', payload: [new Uint8Array(2)] }, 'payload[0]'],
+    ['a NaN', { name: 'x', payload: { n: NaN } }, 'payload.n'],
+    ['a function in the payload', { name: 'x', payload: { f: () => 1 } }, 'payload.f'],
+    ['a RegExp', { name: 'x', payload: { r: /x/ } }, 'payload.r'],
+    ['a payload over maxPayloadSize', { name: 'x', payload: 'x'.repeat(1000) }, 'payload'],
   ])(
     'rejects a task with %s before anything is written or published',
     async (_case, options, field) => {
@@ -118,6 +130,26 @@ describe('CogmanClient', () => {
       expect(store.changes).toEqual([]);
     },
   );
+
+  it('names the option a misspelt key stands for, and the limit a payload is over', async () => {
+    await expect(client.sendTask({ name: 'x', retires: 3 } as SendTaskOptions)).rejects.toThrow(
+      '"retires" is not a task option (did you mean "retry"?)',
+    );
+    await expect(client.sendTask({ name: 'x', payload: new Set([1]) })).rejects.toThrow(
+      'is a Set, which JSON does not keep: send an array ([...set])',
+    );
+    await expect(client.sendTask({ name: 'x', payload: Buffer.alloc(1001) })).rejects.toThrow(
+      'is 1001 bytes encoded, more than maxPayloadSize (1000 bytes)',
+    );
+    // Dates, objects of one's own classes and plain values pass.
+    class Order {
+      constructor(readonly id = 7) {}
+    }
+    const payload = { at: new Date(0), order: new Order(), list: [1, 'a', null, true] };
+    await expect(client.sendTask({ name: 'x', payload })).resolves.toMatchObject({
+      status: 'queued',
+    });
+  });
 
   it('rejects a bulk send with one invalid task before sending any, naming its index', async () => {
     const sending = client.sendTasks([{ name: 'ok' }, { name: 'ok', retry: -2 }]);

@@ -7,8 +7,12 @@ import {
 } from '../inspector/cogman.inspector';
 import {
   ArchiveNotConfiguredError,
+  ClientClosedError,
+  TaskCancelledError,
+  TaskFailedError,
   TaskInvalidError,
   TaskNotFoundError,
+  TaskWaitTimeoutError,
   TasksNotSentError,
   TaskStatusConflictError,
 } from '../errors';
@@ -23,29 +27,58 @@ import {
   type TaskListQuery,
 } from '../store/task-archive';
 import { TaskLog } from '../store/task-log';
+import { TaskResultWatcher } from '../store/task-result.watcher';
+import { TaskLimits } from '../store/task-limits';
+import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import {
   buildTask,
   envelopeOf,
   nextAttempt,
   isFinished,
   retryTaskId,
+  type BuildTaskLimits,
   type BuiltTask,
   type SendTaskOptions,
+  type TaskName,
+  type TaskPayloadOf,
+  type TypedSendTaskOptions,
   type TaskRecord,
   type TaskPriority,
   type TaskScheduleDefinition,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
+import { activeTraceHeaders, TRACEPARENT } from '../util/trace-context';
 import { TaskCancellation } from '../worker/task-cancellation';
 import { QueuePauses, type CogmanPauses } from '../worker/queue-pauses';
 import { UniqueTasks } from './unique-tasks';
 import { TaskSchedules, type CogmanSchedule } from './task-schedules';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
+import { WorkerDirectory } from '../worker/worker-directory';
+import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
+
+/** How long `waitForResult` waits, and what ends the wait early. */
+export interface WaitForResultOptions {
+  /** Give up after this many milliseconds (`TaskWaitTimeoutError`). Default: no limit. */
+  timeout?: number;
+  /** Give up when this signal aborts (rejects with its reason). */
+  signal?: AbortSignal;
+}
+
+/** The limits of one task's handler, as Redis holds them now (see `CogmanClient.limits`). */
+export interface CogmanTaskLimits {
+  name: string;
+  /** `started`: starts within the last `duration` ms; `waiting`: attempts given a later turn. */
+  rateLimit?: { max: number; duration: number; started: number; waiting: number };
+  /** The groups with tasks running now, and how many each. */
+  groupConcurrency?: { slots: number; groups: { group: string; running: number }[] };
+}
 
 /** Sends tasks and reads, cancels and promotes them. Inject it anywhere. */
 @Injectable()
 export class CogmanClient {
+  private readonly buildLimits: BuildTaskLimits;
+
   constructor(
     private readonly dispatcher: TaskDispatcher,
     private readonly log: TaskLog,
@@ -58,7 +91,20 @@ export class CogmanClient {
     @Optional() @Inject(QueuePauses) private readonly queuePauses: QueuePauses | null = null,
     @Optional() @Inject(UniqueTasks) private readonly unique: UniqueTasks | null = null,
     @Optional() @Inject(TaskSchedules) private readonly schedules: TaskSchedules | null = null,
-  ) {}
+    @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
+    @Optional()
+    @Inject(RESOLVED_OPTIONS)
+    options: ResolvedCogmanOptions | null = null,
+    @Optional()
+    @Inject(TaskResultWatcher)
+    private readonly results: TaskResultWatcher | null = null,
+    @Optional() @Inject(TaskLimits) private readonly taskLimits: TaskLimits | null = null,
+    @Optional()
+    @Inject(TaskHandlerRegistry)
+    private readonly handlers: TaskHandlerRegistry | null = null,
+  ) {
+    this.buildLimits = { maxPayloadSize: options?.maxPayloadSize };
+  }
 
   /**
    * Records the task, publishes it and resolves with its record once the broker has confirmed
@@ -67,9 +113,11 @@ export class CogmanClient {
    * before anything is written. A unique task (`unique`, or its handler's) whose key an
    * unfinished task holds is not sent: the answer is that task's record, `deduplicated: true`.
    */
-  async sendTask<P = unknown>(options: SendTaskOptions<P>): Promise<TaskRecord<P>> {
-    const built = buildTask(options, new Date(this.clock.now()));
-    return this.sendBuilt(built, options);
+  async sendTask<P = unknown, N extends TaskName = TaskName>(
+    options: TypedSendTaskOptions<N, P>,
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>> {
+    const built = buildTask(traced(options), new Date(this.clock.now()), this.buildLimits);
+    return this.sendBuilt<TaskPayloadOf<N, P>>(built, options);
   }
 
   /**
@@ -78,11 +126,13 @@ export class CogmanClient {
    * before anything is sent. If some cannot be published, the call rejects with
    * `TasksNotSentError`, which lists them and holds the records of those that were sent.
    */
-  async sendTasks<P = unknown>(tasks: SendTaskOptions<P>[]): Promise<TaskRecord<P>[]> {
+  async sendTasks<P = unknown, N extends TaskName = TaskName>(
+    tasks: TypedSendTaskOptions<N, P>[],
+  ): Promise<TaskRecord<TaskPayloadOf<N, P>>[]> {
     if (!Array.isArray(tasks)) throw new TaskInvalidError('tasks', 'must be an array');
     const built = tasks.map((options, index) => {
       try {
-        return buildTask(options, new Date(this.clock.now()));
+        return buildTask(traced(options), new Date(this.clock.now()), this.buildLimits);
       } catch (error) {
         if (!(error instanceof TaskInvalidError)) throw error;
         throw new TaskInvalidError(`tasks[${index}].${error.field}`, error.reason, {
@@ -91,7 +141,9 @@ export class CogmanClient {
       }
     });
     const results = await Promise.allSettled(
-      built.map((task, i) => this.sendBuilt(task, tasks[i])),
+      built.map((task, i) =>
+        this.sendBuilt<TaskPayloadOf<N, P>>(task, tasks[i] as SendTaskOptions<TaskPayloadOf<N, P>>),
+      ),
     );
     const records = results.map((result) =>
       result.status === 'fulfilled' ? result.value : undefined,
@@ -100,7 +152,51 @@ export class CogmanClient {
       result.status === 'rejected' ? [{ index, error: result.reason as unknown }] : [],
     );
     if (failures.length > 0) throw new TasksNotSentError(failures, records);
-    return records as TaskRecord<P>[];
+    return records as TaskRecord<TaskPayloadOf<N, P>>[];
+  }
+
+  /**
+   * Sends a task (as `sendTask`), then waits for its result (as `waitForResult`): resolves with
+   * the record of its successful attempt, whose `result` is what the handler returned.
+   */
+  async sendAndWait<P = unknown>(
+    options: SendTaskOptions<P>,
+    wait: WaitForResultOptions = {},
+  ): Promise<TaskRecord<P>> {
+    const task = await this.sendTask(options);
+    return this.waitForResult<P>(task.taskId, wait);
+  }
+
+  /**
+   * Waits until the task finishes, following its retries: resolves with the record of the
+   * attempt that succeeded (`result` holds what the handler returned); rejects with
+   * `TaskFailedError` when its last attempt failed, `TaskCancelledError` when it was cancelled,
+   * `TaskWaitTimeoutError` after `timeout` ms, the signal's reason when `signal` aborts, and
+   * `TaskNotFoundError` for an unknown id. Given the id of any attempt. No polling: the worker
+   * that records the outcome of an attempt someone waits for publishes it, and only then.
+   */
+  async waitForResult<P = unknown>(
+    taskId: string,
+    { timeout, signal }: WaitForResultOptions = {},
+  ): Promise<TaskRecord<P>> {
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
+      throw new TaskInvalidError('timeout', 'must be a number of milliseconds, 0 or more');
+    }
+    signal?.throwIfAborted();
+    const ended = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => ended.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== undefined) {
+      timer = setTimeout(() => ended.abort(new TaskWaitTimeoutError(taskId, timeout)), timeout);
+    }
+    try {
+      return (await this.follow(taskId, ended.signal)) as TaskRecord<P>;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      ended.abort();
+    }
   }
 
   /** The record of one attempt, or null when it is unknown (or expired from the log). */
@@ -238,6 +334,39 @@ export class CogmanClient {
     return this.archive.count(query);
   }
 
+  /**
+   * The rate limits and group concurrency of the handlers registered in this process, as Redis
+   * holds them now: for each rate limit, the starts within its window and the attempts waiting
+   * for a turn; for each group limit, the groups with tasks running. Handlers without limits are
+   * left out.
+   */
+  async limits(): Promise<CogmanTaskLimits[]> {
+    const limits = this.taskLimits;
+    if (!limits || !this.handlers) return [];
+    const out: CogmanTaskLimits[] = [];
+    for (const name of this.handlers.names()) {
+      const { rateLimit, groupConcurrency } = this.handlers.get(name)!.options;
+      if (!rateLimit && !groupConcurrency) continue;
+      const entry: CogmanTaskLimits = { name };
+      if (rateLimit) {
+        const state = await limits.rateState(name, rateLimit.duration);
+        entry.rateLimit = {
+          ...rateLimit,
+          started: state?.started ?? 0,
+          waiting: state?.waiting ?? 0,
+        };
+      }
+      if (groupConcurrency) {
+        entry.groupConcurrency = {
+          slots: groupConcurrency,
+          groups: await limits.groupStates(name),
+        };
+      }
+      out.push(entry);
+    }
+    return out;
+  }
+
   /** What Cogman is connected to and runs in this process. */
   services(): CogmanServices {
     return this.inspector.services();
@@ -356,6 +485,7 @@ export class CogmanClient {
     { task, runAt }: BuiltTask,
     { recordFirst = false }: { recordFirst?: boolean } = {},
   ): Promise<TaskStatus> {
+    this.directory?.checkServed(task.name);
     let status: TaskStatus;
     if (runAt) status = await this.dispatcher.schedule(task, runAt);
     else if (!recordFirst) status = await this.dispatcher.dispatch(task);
@@ -367,12 +497,75 @@ export class CogmanClient {
     return status;
   }
 
+  /** Follows a task from `taskId` on, attempt by attempt, until it finishes or `ended` aborts. */
+  private async follow(taskId: string, ended: AbortSignal): Promise<TaskRecord> {
+    if (!this.results) throw new Error('waitForResult needs the task result watcher');
+    const stopped = new Promise<never>((_, reject) => {
+      const end = () => reject(ended.reason as Error);
+      if (ended.aborted) end();
+      else ended.addEventListener('abort', end, { once: true });
+    });
+    stopped.catch(() => {});
+    let id = taskId;
+    for (let first = true; ; first = false) {
+      let wake!: (closed?: boolean) => void;
+      let woken = new Promise<boolean | undefined>((resolve) => (wake = resolve));
+      const watching = this.results.watch(id, (closed) => wake(closed));
+      const watch = await Promise.race([watching, stopped]).catch((error: unknown) => {
+        // Ended while the record was being flagged: the watch, once made, is stopped too.
+        watching.then(
+          (made) => made.stop(),
+          () => {},
+        );
+        throw error;
+      });
+      try {
+        for (;;) {
+          // A wake during the read below is kept for the next wait.
+          const current = woken;
+          const record = await Promise.race([this.log.get(id), stopped]);
+          if (!record) {
+            // Not recorded yet: the next attempt of a retried task, being published.
+            if (first && watch.status === null) throw new TaskNotFoundError(taskId);
+          } else if (record.status === 'success') return record;
+          else if (record.status === 'failed') {
+            throw new TaskFailedError(record.taskId, record.failError, record);
+          } else if (record.status === 'cancelled') throw new TaskCancelledError(record.taskId);
+          else if (record.status === 'retry') {
+            id = retryTaskId(record.originalTaskId, record.attempt + 1);
+            break;
+          }
+          if (await Promise.race([current, stopped])) throw new ClientClosedError();
+          woken = new Promise((resolve) => (wake = resolve));
+        }
+      } finally {
+        watch.stop();
+      }
+    }
+  }
+
   /** The latest attempt of the task that `taskId` is an attempt of. */
   private async currentAttempt(taskId: string): Promise<TaskRecord> {
     const chain = await this.getAttempts(taskId);
     if (chain.length === 0) throw new TaskNotFoundError(taskId);
     return chain[chain.length - 1];
   }
+}
+
+/**
+ * The task with the trace context of the span active now (OpenTelemetry installed), unless it
+ * carries a `traceparent` of its own: its workers continue that trace.
+ */
+function traced<P>(options: SendTaskOptions<P>): SendTaskOptions<P> {
+  // Not an object: refused by the validation that follows.
+  if (typeof options !== 'object' || options === null) return options;
+  const given: unknown = options.headers;
+  // A task with its own trace context, or with headers that are not an object (refused later).
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given)))
+    return options;
+  if (options.headers?.[TRACEPARENT] !== undefined) return options;
+  const headers = activeTraceHeaders();
+  return headers ? { ...options, headers: { ...headers, ...options.headers } } : options;
 }
 
 function sentRecord<P>({ task, runAt }: BuiltTask, payload: P, status: TaskStatus): TaskRecord<P> {

@@ -30,6 +30,12 @@ export interface CogmanModuleOptions {
   connectionTimeout?: number;
   /** How long `sendTask` waits for the broker to confirm a message. Default 5 seconds. */
   requestTimeout?: number;
+  /**
+   * Most bytes of a task's payload, as sent (JSON text or a Buffer); `sendTask` refuses a larger
+   * one with `TaskInvalidError`. Default 10 MiB: below RabbitMQ 4's default `max_message_size`
+   * (16 MiB) and what one MongoDB document holds (16 MiB, with a Buffer's payload in base64).
+   */
+  maxPayloadSize?: number;
   /** How long a task record lives in Redis after its last change. Default 7 days. */
   redisTtl?: number;
   /** How long a task document lives in MongoDB. Default 30 days. */
@@ -92,6 +98,23 @@ export interface CogmanModuleOptions {
    * delivery costs nothing more. Default 20 (RabbitMQ's default for quorum queues).
    */
   deliveryLimit?: number;
+  /**
+   * How long a task whose handler this worker lacks is handed back for another worker (published
+   * again after a short pause, counted in a header) before it is dead-lettered, reason
+   * `unknown_task`. It lets a rolling deploy run a new task name while workers without its handler
+   * still consume. 0 dead-letters such a task at once. Default 5 minutes.
+   */
+  unknownTaskGracePeriod?: number;
+  /**
+   * Largest handler result recorded with its `success` (bytes of JSON, or of a Buffer): a bigger
+   * one is not recorded (nor cut), and the record's `resultError` says so. Default 64 KiB.
+   */
+  resultMaxSize?: number;
+  /**
+   * Least time between two progress writes of one attempt (`ctx.progress`): calls in between
+   * are folded into the next write, and the last value is always written. Default 1 second.
+   */
+  progressInterval?: number;
   /** Publish delayed tasks and delayed retries when due, from this process. Default true. */
   startScheduler?: boolean;
   /**

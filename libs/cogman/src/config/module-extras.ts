@@ -1,5 +1,6 @@
 import type { CanActivate, ModuleMetadata, Type } from '@nestjs/common';
 import { OptionsInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
 
 /** Where and behind what the REST API is mounted (see `startRestServer`). */
 export interface CogmanRestOptions {
@@ -71,6 +72,13 @@ export interface CogmanModuleShape {
 /** The module's shape, as the REST API and the lifecycle read it. */
 export const MODULE_SHAPE = Symbol('cogman:module-shape');
 
+/** The keys of `CogmanRestOptions`: any other is refused (a typo would otherwise pass unseen). */
+const REST_OPTIONS: ReadonlySet<string> = new Set([
+  'prefix',
+  'guards',
+  'imports',
+] satisfies (keyof CogmanRestOptions)[]);
+
 /** Checks the extras; a bad one fails where the module is defined, naming it. */
 export function resolveModuleExtras(extras: CogmanModuleExtras): CogmanModuleShape {
   const { isGlobal, startRestServer, rest, startDashboard = false, dashboard = {} } = extras;
@@ -100,6 +108,15 @@ export function resolveModuleExtras(extras: CogmanModuleExtras): CogmanModuleSha
   const readOnly = dashboard.readOnly ?? false;
   if (typeof readOnly !== 'boolean') {
     throw new OptionsInvalidError('dashboard.readOnly', String(readOnly), 'expected true or false');
+  }
+  for (const key of Object.keys(rest)) {
+    if (!REST_OPTIONS.has(key)) {
+      throw new OptionsInvalidError(
+        `rest.${key}`,
+        'given',
+        `is not a REST option${didYouMean(key, REST_OPTIONS)}`,
+      );
+    }
   }
   return {
     global: isGlobal,

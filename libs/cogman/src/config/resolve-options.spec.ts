@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { OptionsInvalidError } from '../errors';
+import { DEFAULT_MODULE_EXTRAS, resolveModuleExtras } from './module-extras';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import type { CogmanModuleOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
@@ -35,6 +36,7 @@ describe('resolveCogmanOptions', () => {
       schedules: [],
       connectionTimeout: 600_000,
       requestTimeout: 5_000,
+      maxPayloadSize: 10_485_760,
       redisTtl: 604_800_000,
       mongoTtl: 2_592_000_000,
       queueType: 'classic',
@@ -49,13 +51,16 @@ describe('resolveCogmanOptions', () => {
       taskTimeout: 600_000,
       progressAfter: 1000,
       deliveryLimit: 20,
+      unknownTaskGracePeriod: 300_000,
+      resultMaxSize: 65536,
+      progressInterval: 1000,
       startScheduler: true,
       offlineBufferSize: 10_000,
       namespace: '',
       archiveBufferSize: 100_000,
       restApiKey: undefined,
     });
-    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(20);
+    expect(Object.keys(COGMAN_DEFAULTS).length).toBe(24);
   });
 
   it("takes a cluster's node URIs as a list", () => {
@@ -74,9 +79,11 @@ describe('resolveCogmanOptions', () => {
       namespace: 'billing',
       requestTimeout: 1000,
       archiveBufferSize: 500,
+      unknownTaskGracePeriod: 0,
     });
     expect(options).toMatchObject({
       archiveBufferSize: 500,
+      unknownTaskGracePeriod: 0,
       mongoUri: 'mongodb://a:27017,b:27017/cogman?replicaSet=rs0',
       highPriorityQueueCount: 2,
       lowPriorityQueueCount: 4,
@@ -137,12 +144,18 @@ describe('resolveCogmanOptions', () => {
     ['taskTimeout', { ...base, taskTimeout: 0 }, 'from 1 to'],
     ['progressAfter', { ...base, progressAfter: 0 }, 'from 1 to'],
     ['deliveryLimit', { ...base, deliveryLimit: 1001 }, 'from 1 to 1000'],
+    ['unknownTaskGracePeriod', { ...base, unknownTaskGracePeriod: -1 }, 'from 0 to'],
+    ['unknownTaskGracePeriod', { ...base, unknownTaskGracePeriod: 0.5 }, 'expected an integer'],
+    ['resultMaxSize', { ...base, resultMaxSize: 0 }, 'from 1 to 16777216'],
+    ['progressInterval', { ...base, progressInterval: 1.5 }, 'expected an integer'],
     ['offlineBufferSize', { ...base, offlineBufferSize: -1 }, 'from 1 to'],
     ['namespace', { ...base, namespace: 'has space' }, 'letters, digits'],
     ['namespace', { ...base, namespace: 7 }, 'letters, digits'],
     ['archiveBufferSize', { ...base, archiveBufferSize: 0 }, 'from 1 to 10000000'],
     ['archiveBufferSize', { ...base, archiveBufferSize: 2.5 }, 'expected an integer'],
     ['prefetch', { ...base, prefetch: 10 }, 'is not a Cogman option'],
+    ['requestTimout', { ...base, requestTimout: 10 }, '(did you mean "requestTimeout"?)'],
+    ['maxPayloadSize', { ...base, maxPayloadSize: 0 }, 'from 1 to 536870912'],
     ['restApiKey', { ...base, restApiKey: 'short' }, '16 to 512 printable'],
     ['restApiKey', { ...base, restApiKey: 'with a space in the key' }, 'printable ASCII'],
     ['restApiKey', { ...base, restApiKey: 1234567890123456 }, 'printable ASCII'],
@@ -269,5 +282,19 @@ describe('redactUri', () => {
     ['not a uri', 'not a uri'],
   ])('%s -> %s', (uri, expected) => {
     expect(redactUri(uri)).toBe(expected);
+  });
+});
+
+describe('resolveModuleExtras', () => {
+  it('refuses a REST option it does not know, naming the one a typo stands for', () => {
+    const extras = { ...DEFAULT_MODULE_EXTRAS, rest: { prefx: 'admin' } };
+    expect(() => resolveModuleExtras(extras as never)).toThrow(
+      'Invalid Cogman option "rest.prefx" (given): is not a REST option (did you mean "prefix"?)',
+    );
+    expect(
+      resolveModuleExtras({ ...DEFAULT_MODULE_EXTRAS, rest: { prefix: 'admin' } }),
+    ).toMatchObject({
+      rest: { prefix: 'admin' },
+    });
   });
 });

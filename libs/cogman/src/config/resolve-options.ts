@@ -1,5 +1,6 @@
 import { OptionsInvalidError, TaskInvalidError } from '../errors';
 import { normaliseSchedule, type TaskScheduleDefinition } from '../task';
+import { didYouMean } from '../util/nearest-name';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import { type CogmanModuleOptions, type ResolvedCogmanOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
@@ -52,7 +53,11 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
       );
     }
     if (!KNOWN_OPTIONS.has(key)) {
-      throw new OptionsInvalidError(key, describe(raw[key]), 'is not a Cogman option');
+      throw new OptionsInvalidError(
+        key,
+        describe(raw[key]),
+        `is not a Cogman option${didYouMean(key, KNOWN_OPTIONS)}`,
+      );
     }
   }
   const pick = <K extends keyof typeof COGMAN_DEFAULTS>(key: K) =>
@@ -66,6 +71,8 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     mongoUri: uri(raw, 'mongoUri', false),
     connectionTimeout: positiveInteger('connectionTimeout', pick('connectionTimeout'), MAX_TIMEOUT),
     requestTimeout: positiveInteger('requestTimeout', pick('requestTimeout'), MAX_TIMEOUT),
+    // RabbitMQ takes messages of up to 512 MiB when its max_message_size is raised that far.
+    maxPayloadSize: positiveInteger('maxPayloadSize', pick('maxPayloadSize'), 512 * 1024 * 1024),
     redisTtl: positiveInteger('redisTtl', pick('redisTtl')),
     mongoTtl: positiveInteger('mongoTtl', pick('mongoTtl')),
     queueType: oneOf('queueType', pick('queueType'), ['classic', 'quorum'] as const),
@@ -97,6 +104,13 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
     taskTimeout: positiveInteger('taskTimeout', pick('taskTimeout'), MAX_TIMEOUT),
     progressAfter: positiveInteger('progressAfter', pick('progressAfter'), MAX_TIMEOUT),
     deliveryLimit: positiveInteger('deliveryLimit', pick('deliveryLimit'), 1000),
+    unknownTaskGracePeriod: nonNegativeInteger(
+      'unknownTaskGracePeriod',
+      pick('unknownTaskGracePeriod'),
+      MAX_TIMEOUT,
+    ),
+    resultMaxSize: positiveInteger('resultMaxSize', pick('resultMaxSize'), 16 * 1024 * 1024),
+    progressInterval: positiveInteger('progressInterval', pick('progressInterval'), MAX_TIMEOUT),
     startScheduler: boolean('startScheduler', pick('startScheduler')),
     offlineBufferSize: positiveInteger('offlineBufferSize', pick('offlineBufferSize'), 10_000_000),
     namespace: namespace(pick('namespace')),
@@ -225,6 +239,16 @@ function positiveInteger(option: string, value: unknown, max = Number.MAX_SAFE_I
     throw new OptionsInvalidError(option, describe(value), `expected an integer from 1 to ${max}`);
   }
   return value;
+}
+
+function nonNegativeInteger(option: string, value: unknown, max: number): number {
+  if (value === 0) return 0;
+  try {
+    return positiveInteger(option, value, max);
+  } catch (error) {
+    if (!(error instanceof OptionsInvalidError) || typeof value !== 'number') throw error;
+    throw new OptionsInvalidError(option, describe(value), `expected an integer from 0 to ${max}`);
+  }
 }
 
 function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {

@@ -4,6 +4,9 @@ import type {
   BackoffPolicy,
   TaskHandlerSchedule,
   UniqueTaskOptions,
+  CogmanTaskHandler,
+  TaskName,
+  TaskPayloadOf,
 } from '../task';
 
 /** Settings of one task handler; a task's own settings (given at send time) win. */
@@ -24,6 +27,25 @@ export interface TaskHandlerOptions {
    * replaced when it changes, removed when it is no longer declared. Its id defaults to the name.
    */
   schedule?: TaskHandlerSchedule;
+  /**
+   * What `handle` receives: `'auto'` (the default) gives a payload sent as JSON parsed and any
+   * other as a Buffer; `'json'` parses every payload as JSON, so that the bytes of a producer that
+   * sends no content type (the Go library) arrive as a Node producer's do. A payload that does not
+   * parse is dead-lettered, reason `undecodable_payload`.
+   */
+  payload?: 'auto' | 'json';
+  /**
+   * At most `max` attempts of this task start per `duration` ms, across every worker process of
+   * the namespace. An attempt over the limit waits (scheduled) for its turn: it is not failed,
+   * holds no handler slot, and keeps its attempt number.
+   */
+  rateLimit?: { max: number; duration: number };
+  /**
+   * At most this many attempts of one group (`sendTask({ group })`) run at once, across every
+   * worker process; each holds a lease in Redis, renewed while it runs, so a dead worker's slot
+   * comes back when its lease lapses. Tasks without a group are not limited.
+   */
+  groupConcurrency?: number;
 }
 
 /** What `@TaskHandler` stores on the class. */
@@ -37,7 +59,14 @@ export const TaskHandlerMarker = DiscoveryService.createDecorator<TaskHandlerMet
 /**
  * Marks a provider as the handler of the task `name`. The class implements `CogmanTaskHandler`;
  * its `handle(payload, ctx)` runs once per task. Request-scoped dependencies are resolved per task.
+ * When `CogmanTaskMap` declares task names, `name` must be one of them and `handle`'s payload
+ * parameter must take the payload declared for it (a compile error otherwise).
  */
-export function TaskHandler(name: string, options: TaskHandlerOptions = {}): ClassDecorator {
+export function TaskHandler<N extends TaskName>(
+  name: N,
+  options: TaskHandlerOptions = {},
+): <C extends abstract new (...args: never[]) => CogmanTaskHandler<TaskPayloadOf<N>>>(
+  target: C,
+) => void {
   return TaskHandlerMarker({ ...options, name });
 }

@@ -82,7 +82,8 @@ export class TaskDispatcher {
 
   private track(send: () => Promise<TaskStatus>): Promise<TaskStatus> {
     if (this.closed) return Promise.reject(new ClientClosedError());
-    const sending = send();
+    // Before the application has started Cogman, a task waits for the start (bounded).
+    const sending = this.publisher.started ? send() : this.publisher.untilStarted().then(send);
     this.pending.add(sending);
     const forget = () => this.pending.delete(sending);
     sending.then(forget, forget);

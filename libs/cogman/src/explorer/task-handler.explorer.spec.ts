@@ -2,6 +2,7 @@ import { Injectable, Module, Scope } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { TaskHandler } from '../decorators/task-handler.decorator';
+import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerDuplicateError, TaskHandlerInvalidError } from '../errors';
 import type { TaskInfo } from '../task';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
@@ -17,6 +18,7 @@ class OtherEmailHandler {
   handle() {}
 }
 
+// @ts-expect-error -- refused at compile time too; this spec checks the boot refuses it
 @TaskHandler('report')
 class NoHandleMethod {}
 
@@ -110,5 +112,25 @@ describe('TaskHandlerRegistry', () => {
     expect(() => registry.add({ ...entry, name: 'x'.repeat(256) })).toThrow(
       TaskHandlerInvalidError,
     );
+  });
+
+  it('rejects options it does not know, naming the key and the one it likely stands for', () => {
+    const registry = new TaskHandlerRegistry();
+    const entry = { name: 'x', source: 'x', resolve: () => ({ handle() {} }) };
+    const options = (value: object) => value as TaskHandlerOptions;
+    expect(() => registry.add({ ...entry, options: options({ scheduel: 1 }) })).toThrow(
+      'Invalid handler for task "x": "scheduel" is not a handler option',
+    );
+    expect(() => registry.add({ ...entry, options: options({ retires: 2 }) })).toThrow(
+      '"retires" is not a handler option (did you mean "retry"?)',
+    );
+    expect(() => registry.add({ ...entry, options: options({ payload: 'xml' }) })).toThrow(
+      'payload must be "auto" or "json", not "xml"',
+    );
+    registry.add({
+      ...entry,
+      options: { payload: 'json', retry: 1, timeout: 5, backoff: () => 1 },
+    });
+    expect(registry.names()).toEqual(['x']);
   });
 });

@@ -1,10 +1,11 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { ContextIdFactory, DiscoveryService, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { TaskHandlerMarker } from '../decorators/task-handler.decorator';
 import { TaskHandlerInvalidError } from '../errors';
 import type { CogmanTaskHandler, TaskInfo } from '../task';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
+import { TaskHandlerEnhancers } from './task-handler.enhancers';
 
 /**
  * Finds the providers marked with `@TaskHandler` at module init and registers them. No I/O:
@@ -16,6 +17,9 @@ export class TaskHandlerExplorer implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly moduleRef: ModuleRef,
     private readonly registry: TaskHandlerRegistry,
+    @Optional()
+    @Inject(TaskHandlerEnhancers)
+    private readonly enhancers: TaskHandlerEnhancers | null = null,
   ) {}
 
   onModuleInit(): void {
@@ -34,7 +38,14 @@ export class TaskHandlerExplorer implements OnModuleInit {
           `${metatype.name} has no handle(payload, ctx) method`,
         );
       }
-      this.registry.add({ name, options, source: metatype.name, resolve: this.resolver(wrapper) });
+      const resolve = this.resolver(wrapper);
+      const singleton = wrapper.isDependencyTreeStatic() && !wrapper.isTransient;
+      this.registry.add({
+        name,
+        options,
+        source: metatype.name,
+        resolve: this.enhancers ? this.enhancers.wrap(metatype, resolve, singleton) : resolve,
+      });
     }
   }
 

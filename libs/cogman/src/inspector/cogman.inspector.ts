@@ -17,7 +17,11 @@ import { TASK_ARCHIVE, type ArchivePresence } from '../store/task-archive';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { CogmanMetrics, type CogmanMetricsSnapshot } from '../metrics/cogman.metrics';
 import { within } from '../util/within';
-import { WORKER_REPORT_FIELDS, WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
+import {
+  WORKER_REPORT_FIELDS,
+  WORKER_REPORT_INTERVAL,
+  WorkerDirectory,
+} from '../worker/worker-directory';
 import { QueuePauses } from '../worker/queue-pauses';
 import type { TaskPriority } from '../task';
 
@@ -38,11 +42,24 @@ export interface CogmanQueueState {
   error?: string;
 }
 
+/** One task name and the live workers that run it. */
+export interface CogmanTaskWorkers {
+  /** The task name. */
+  name: string;
+  /** Ids (`<host>-<pid>-<random>`) of the live workers with its handler. */
+  workers: string[];
+}
+
 /** The queues of the namespace and the workers that report on them. */
 export interface CogmanQueues {
   queues: CogmanQueueState[];
   /** Cogman worker processes whose report is live (seen within the report TTL). */
   workers: number | null;
+  /**
+   * The task names the live workers have handlers for, each with the ids of those workers
+   * (`<host>-<pid>-<random>`), sorted by name; null when Redis could not be read.
+   */
+  tasks: CogmanTaskWorkers[] | null;
   /** How old the worker reports can be, in ms (they are refreshed at this interval). */
   reportInterval: number;
   /** Priorities paused in the namespace (`CogmanClient.pause`); null when Redis could not be read. */
@@ -89,7 +106,7 @@ export interface CogmanServices {
   offlineTasks: number;
   /** Status writes waiting for Redis. */
   pendingRedisWrites: number;
-  /** Null in a producer-only process. */
+  /** Null in a producer-only process (`startWorker: false`, or no handlers registered). */
   worker: {
     running: boolean;
     /** Queues consumed now; all of them but those of paused priorities in a healthy worker. */
@@ -119,6 +136,7 @@ export class CogmanInspector {
     private readonly consumer: TaskConsumer,
     private readonly offline: OfflineTaskBuffer,
     private readonly log: TaskLog,
+    private readonly directory: WorkerDirectory,
     @Optional() @Inject(CogmanMetrics) metrics: CogmanMetrics | null = null,
     @Optional() @Inject(QueuePauses) private readonly pauses: QueuePauses | null = null,
   ) {
@@ -160,6 +178,7 @@ export class CogmanInspector {
             };
       }),
       workers: held ? held.workers : null,
+      tasks: held ? held.tasks : null,
       reportInterval: WORKER_REPORT_INTERVAL,
       paused: pauses ? (['high', 'low'] as const).filter((p) => pauses[p].paused) : null,
     };
@@ -211,17 +230,28 @@ export class CogmanInspector {
     });
   }
 
-  /** Deliveries held per queue, summed over the live worker reports of the namespace. */
-  private async heldByWorkers(): Promise<{ workers: number; perQueue: Map<string, number> }> {
-    const reports = (await this.workerReports()).map(({ report }) => report);
+  /** Deliveries held per queue and workers per task name, from the live worker reports. */
+  private async heldByWorkers(): Promise<{
+    workers: number;
+    perQueue: Map<string, number>;
+    tasks: CogmanTaskWorkers[];
+  }> {
+    const reports = await this.directory.read();
     const perQueue = new Map<string, number>();
+    const byTask = new Map<string, string[]>();
     for (const report of reports) {
-      for (const [field, value] of Object.entries(report)) {
-        if (WORKER_REPORT_FIELDS.has(field)) continue;
-        perQueue.set(field, (perQueue.get(field) ?? 0) + (Number(value) || 0));
+      for (const [queue, held] of report.held)
+        perQueue.set(queue, (perQueue.get(queue) ?? 0) + held);
+      for (const name of report.tasks) {
+        const workers = byTask.get(name) ?? [];
+        workers.push(report.id);
+        byTask.set(name, workers);
       }
     }
-    return { workers: reports.length, perQueue };
+    const tasks = [...byTask]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, workers]) => ({ name, workers: workers.sort() }));
+    return { workers: reports.length, perQueue, tasks };
   }
 
   private async metricsSnapshot(): Promise<CogmanMetricsSnapshot> {
@@ -242,11 +272,13 @@ export class CogmanInspector {
 
   services(): CogmanServices {
     const { options } = this;
+    // A process without handlers consumes nothing (see CogmanLifecycle): a producer.
+    const consumer = this.registry.names().length > 0 ? this.consumerConnection : null;
     return {
       broker: {
         uri: redactUri(options.amqpUri),
         publisherConnected: this.publisher.connected,
-        consumerConnected: this.consumerConnection ? this.consumerConnection.connected : null,
+        consumerConnected: consumer ? consumer.connected : null,
       },
       redis: {
         uri: options.redis.description,
@@ -266,7 +298,7 @@ export class CogmanInspector {
       paused: this.pauses?.pausedNow() ?? [],
       offlineTasks: this.offline.size,
       pendingRedisWrites: this.log.pendingWrites,
-      worker: options.startWorker
+      worker: consumer
         ? {
             running: this.consumer.running,
             consumers: this.consumer.consumerCount,

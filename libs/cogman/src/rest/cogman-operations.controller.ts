@@ -49,7 +49,7 @@ import { RestAccessGuard } from './rest-access.guard';
 import { RestExceptionFilter } from './rest-exception.filter';
 import { restValidationPipe } from './rest-validation.pipe';
 import { DEAD_LETTER_BATCH_MAX } from '../broker/dead-letter.queue';
-import { WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
+import { WORKER_REPORT_INTERVAL } from '../worker/worker-directory';
 
 const BAD_REQUEST = { status: 400, description: 'Invalid input', type: RestErrorDto };
 const UNAVAILABLE = {

@@ -38,6 +38,7 @@ import { DEFAULT_COUNT_BUCKETS, DEFAULT_COUNT_RANGE, DEFAULT_LIST_LIMIT } from '
 import { SendTaskBody } from './dto/send-task.body';
 import { JsonBodyGuard } from './json-body.guard';
 import { HealthDto, PingDto, QueuesDto, RestErrorDto } from './dto/service.responses';
+import { LimitsDto } from './dto/limits.responses';
 import { TaskIdParams } from './dto/task-id.params';
 import { TaskCountsDto, TaskDetailDto, TaskListDto, TaskRecordDto } from './dto/task.responses';
 import { RestAccessGuard } from './rest-access.guard';
@@ -289,6 +290,19 @@ export class CogmanController {
     return this.client.queues();
   }
 
+  @Get('limits')
+  @ApiOperation({
+    summary:
+      'Rate limits and group concurrency of the handlers of this process, as Redis holds them',
+    description:
+      'Per handler with a limit: the starts within its rate window and the attempts waiting for a turn; the groups with tasks running.',
+  })
+  @ApiOkResponse({ type: LimitsDto })
+  @ApiResponse(ERRORS.unavailable)
+  async limits(): Promise<LimitsDto> {
+    return { limits: await this.client.limits() };
+  }
+
   @Get('metrics')
   @Header('Content-Type', PROMETHEUS_CONTENT_TYPE)
   @ApiOperation({ summary: 'Prometheus metrics of this process (text format 0.0.4)' })
@@ -327,7 +341,23 @@ export function taskJson(record: TaskRecord): TaskRecordDto {
     runAt: record.runAt?.toISOString() ?? null,
     createdAt: record.createdAt.toISOString(),
     updatedAt: record.updatedAt.toISOString(),
+    ...resultJson(record),
   };
+}
+
+/** The result, its note and the progress, where the record has them (a Buffer in base64). */
+function resultJson(
+  record: TaskRecord,
+): Pick<TaskRecordDto, 'result' | 'resultEncoding' | 'resultError' | 'progress'> {
+  const json: Pick<TaskRecordDto, 'result' | 'resultEncoding' | 'resultError' | 'progress'> = {};
+  if (record.result !== undefined) {
+    const binary = Buffer.isBuffer(record.result);
+    json.result = binary ? (record.result as Buffer).toString('base64') : record.result;
+    json.resultEncoding = binary ? 'base64' : 'json';
+  }
+  if (record.resultError !== undefined) json.resultError = record.resultError;
+  if (record.progress !== undefined) json.progress = record.progress;
+  return json;
 }
 
 function date(field: string, text: string | undefined): Date | undefined {

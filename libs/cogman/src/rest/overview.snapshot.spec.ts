@@ -22,6 +22,7 @@ function fakeClient(deadLetters: { count: number }) {
           { name: 'dlq', kind: 'dead-letter', ready: deadLetters.count, unacked: 0, consumers: 0 },
         ],
         workers: 1,
+        tasks: [],
         reportInterval: 2000,
         paused: [],
       });

@@ -35,6 +35,7 @@ export const STATUS_OF_ERROR_CODE: Readonly<Record<string, number>> = {
   COGMAN_TASKS_NOT_SENT: HttpStatus.SERVICE_UNAVAILABLE,
   COGMAN_OFFLINE_BUFFER_FULL: HttpStatus.SERVICE_UNAVAILABLE,
   COGMAN_CLIENT_CLOSED: HttpStatus.SERVICE_UNAVAILABLE,
+  COGMAN_CLIENT_NOT_STARTED: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 /**
@@ -105,3 +106,16 @@ export class RestExceptionFilter implements ExceptionFilter {
     httpAdapter.reply(response, body, body.statusCode);
   }
 }
+
+/**
+ * Answers the Cogman errors an application's own controllers let through (from `CogmanClient`)
+ * as the REST API does: `TaskNotFoundError` 404, `TaskStatusConflictError` 409,
+ * `TaskInvalidError` 400, an unreachable broker or Redis 503, with the same JSON body. Other
+ * errors are left to the application's handling.
+ *
+ * ```ts
+ * @UseFilters(CogmanErrorFilter)   // on a controller, or { provide: APP_FILTER, useClass: CogmanErrorFilter }
+ * ```
+ */
+@Catch(CogmanError)
+export class CogmanErrorFilter extends RestExceptionFilter {}

@@ -2,6 +2,7 @@ import { Logger, type Provider } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { RESOLVED_OPTIONS, type RedisSource, type ResolvedCogmanOptions } from '../config';
+import { StoreUnavailableError } from '../errors';
 
 /** Cogman's own ioredis client; CogmanLifecycle closes it after Cogman's last write. */
 export const COGMAN_REDIS = Symbol('cogman:redis');
@@ -152,6 +153,8 @@ export function openSubscriber(client: CogmanRedis, connectionName: string): Red
  */
 class ClusterSubscriber extends EventEmitter implements RedisSubscriber {
   private connection?: Redis;
+  /** The channels followed: a connection to another node subscribes to them again. */
+  private readonly channels = new Set<string>();
   private stopped = false;
   private next = 0;
   private retry?: NodeJS.Timeout;
@@ -168,6 +171,7 @@ class ClusterSubscriber extends EventEmitter implements RedisSubscriber {
   }
 
   subscribe(channel: string): Promise<unknown> {
+    this.channels.add(channel);
     return this.current().then((connection) => connection.subscribe(channel));
   }
 
@@ -225,7 +229,14 @@ class ClusterSubscriber extends EventEmitter implements RedisSubscriber {
       this.emit('message', channel, message);
     });
     connection.on('error', () => {});
-    connection.on('ready', () => this.emit('ready'));
+    // On a new connection (another node), `ready` once the channels are followed again.
+    connection.on('ready', () => {
+      if (this.channels.size === 0) return void this.emit('ready');
+      connection.subscribe(...this.channels).then(
+        () => this.emit('ready'),
+        () => connection.disconnect(),
+      );
+    });
     connection.on('close', () => this.emit('close'));
     connection.on('end', () => {
       if (this.connection !== connection) return;
@@ -243,28 +254,108 @@ class ClusterSubscriber extends EventEmitter implements RedisSubscriber {
 }
 
 /**
+ * The keys matching `pattern` (SCAN): on every master of a Cluster (SCAN names no key, so a
+ * Cluster client would ask one node at random), else on the client's Redis.
+ */
+export async function scanKeys(client: CogmanRedis, pattern: string): Promise<string[]> {
+  const found = new Set<string>();
+  for (const node of isCluster(client) ? client.nodes('master') : [client]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of keys) found.add(key);
+    } while (cursor !== '0');
+  }
+  return [...found];
+}
+
+/**
  * Logs the first error of an outage and the recovery, not every reconnection attempt; for a
- * Cluster, also the nodes that leave and join its slot map (a failover).
+ * Cluster, also the nodes that leave and join its slot map (a failover). Before the first
+ * connection, `waitForRedis` says what happens.
  */
 function watchConnection(client: CogmanRedis): void {
   const logger = new Logger('Cogman:Redis');
+  let connected = false;
   let down = false;
   client.on('error', (error: Error) => {
-    if (down) return;
+    if (down || !connected) return;
     down = true;
     logger.error(`Redis connection lost: ${error.message}`);
   });
   client.on('ready', () => {
+    connected = true;
     if (!down) return;
     down = false;
     logger.log('Redis connection restored');
   });
   if (!isCluster(client)) return;
   const address = (redis: Redis) => `${redis.options.host}:${redis.options.port}`;
+  // Not the nodes found at boot, nor those closed at shutdown.
   client.on('-node', (redis: Redis) => {
+    if (client.status !== 'ready') return;
     logger.warn(`Redis Cluster: node ${address(redis)} left the slot map`);
   });
   client.on('+node', (redis: Redis) => {
+    if (client.status !== 'ready') return;
     logger.log(`Redis Cluster: node ${address(redis)} joined the slot map`);
+  });
+}
+
+/**
+ * Connects at boot and waits for Redis, up to `connectionTimeout`, as the broker is waited for:
+ * from the first failed attempt it logs where it waits and for how long. Rejects with
+ * `StoreUnavailableError` when Redis never answers, when it refuses the credentials, or when the
+ * client is closed meanwhile (a boot that failed elsewhere).
+ */
+export function waitForRedis(client: CogmanRedis, options: ResolvedCogmanOptions): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  if (client.status === 'wait') client.connect().catch(() => {});
+  const logger = new Logger('Cogman:Redis');
+  // The URI without its password, or where `redis` points (`redis+sentinel://…`).
+  const uri = options.redis.description;
+  const { connectionTimeout } = options;
+  const startedAt = Date.now();
+  return new Promise<void>((resolve, reject) => {
+    let failures = 0;
+    let last: Error | undefined;
+    const fail = (what: string, cause?: Error, reason?: string) => {
+      cleanUp();
+      reject(new StoreUnavailableError(what, connectionTimeout, { uri, cause, reason }));
+    };
+    const onReady = () => {
+      cleanUp();
+      if (failures > 0) {
+        logger.log(
+          `Connected to Redis at ${uri} after ${Math.round((Date.now() - startedAt) / 100) / 10} s`,
+        );
+      }
+      resolve();
+    };
+    const onError = (error: Error) => {
+      failures++;
+      last = error;
+      if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(error.message)) {
+        fail('at boot', error, 'refused the credentials at boot');
+      } else if (failures === 1) {
+        logger.warn(
+          `Waiting for Redis at ${uri}: could not connect (${error.message}); retrying for up to ${Math.round(connectionTimeout / 100) / 10} s (connectionTimeout)`,
+        );
+      }
+    };
+    const onEnd = () =>
+      fail('at boot', last, 'was still being waited for when the application shut down');
+    const timer = setTimeout(() => fail('at boot', last), connectionTimeout);
+    timer.unref();
+    const cleanUp = () => {
+      clearTimeout(timer);
+      client.removeListener('ready', onReady);
+      client.removeListener('error', onError);
+      client.removeListener('end', onEnd);
+    };
+    client.on('ready', onReady);
+    client.on('error', onError);
+    client.on('end', onEnd);
   });
 }

@@ -19,6 +19,18 @@ export interface RedisKeys {
   readonly cancelChannel: string;
   /** Sorted set: cancelled attempts, by when the entry lapses (ms); workers mirror it. */
   readonly cancelled: string;
+  /**
+   * Pub/sub channel: ids of attempts whose outcome was recorded while someone waited for it
+   * (`waitForResult` flags the record; only such records publish).
+   */
+  readonly resultChannel: string;
+  /**
+   * Sorted set: the rate limiter of one task name: attempt id → when it starts, or may start
+   * (ms; reservations made for attempts over the limit lie in the future).
+   */
+  rateLimit(taskName: string): string;
+  /** Sorted set: the running attempts of one group of a task name → when their lease lapses (ms). */
+  groupLeases(taskName: string, group: string): string;
   /** Sorted set: worker id → when its report lapses (ms). */
   readonly workers: string;
   /** Hash: one worker's report (queue → deliveries held, plus `pid`, `host` and `at`). */
@@ -62,6 +74,9 @@ function keysUnder(prefix: string): RedisKeys {
     claimed: `${prefix}scheduled:claimed`,
     cancelChannel: `${prefix}cancel`,
     cancelled: `${prefix}cancelled`,
+    resultChannel: `${prefix}results`,
+    rateLimit: (taskName) => `${prefix}limit:rate:${taskName}`,
+    groupLeases: (taskName, group) => `${prefix}limit:group:${taskName}:${group}`,
     workers: `${prefix}workers`,
     worker: (workerId) => `${prefix}worker:${workerId}`,
     paused: `${prefix}paused`,

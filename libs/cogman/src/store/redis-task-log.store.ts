@@ -5,6 +5,7 @@ import {
   decodePayload,
   isTaskStatus,
   JSON_CONTENT_TYPE,
+  readResult,
   TASK_STATUS_RANK,
   type EncodedPayload,
   type TaskEnvelope,
@@ -35,20 +36,24 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * KEYS: the schedule, its claims, the cancelled set, then every task key the changes touch (their
  * own and their guards', each once). All carry the namespace's hash tag: one Redis Cluster slot.
  * ARGV: ttl (ms), the changes as one JSON array (one string to build and send instead of ten
- * arguments a change), the cancellation channel, the length of the task key prefix (a task's id
- * is its key after it), then the payloads of the changes that describe their attempt (each its
- * own argument, sent as the bytes they are: neither escaped into the JSON nor decoded by the
- * script). A cancellation that applies also enters the cancelled set (until the record's TTL has
- * passed) and is published on the channel. Each change is an array: the index in KEYS of its
- * task key, status, updatedAt (ms), runAt (ms or ''), the index in KEYS of its guard (the key of
- * an attempt whose cancellation vetoes the change, or 0), the description (empty, or the `task`
- * field's JSON and the index in ARGV of the payload), and the status fields (field, value, ...).
+ * arguments a change), the cancellation channel, the results channel, the length of the task key
+ * prefix (a task's id is its key after it), then the payloads of the changes that describe their
+ * attempt (each its own argument, sent as the bytes they are: neither escaped into the JSON nor
+ * decoded by the script). A cancellation that applies also enters the cancelled set (until the
+ * record's TTL has passed) and is published on the channel. A finished status that applies to a
+ * record someone waits for (its `waited` field, set by the result watcher's script) is published
+ * on the results channel: a record nobody waits for costs only the field's read. Each change is
+ * an array: the index in KEYS of its task key, status, updatedAt (ms), runAt (ms or ''), the
+ * index in KEYS of its guard (the key of an attempt whose cancellation vetoes the change, or 0),
+ * the description (empty, or the `task` field's JSON and the index in ARGV of the payload), the
+ * status fields (field, value, ...), and optionally fields set whether or not the status moves,
+ * unless the record has finished (the progress of a running attempt).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
 local scheduled, claimed, cancelled = KEYS[1], KEYS[2], KEYS[3]
-local ttl, cancelChannel, idFrom = ARGV[1], ARGV[3], tonumber(ARGV[4]) + 1
+local ttl, cancelChannel, resultChannel, idFrom = ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]) + 1
 local out = {}
 for _, c in ipairs(cjson.decode(ARGV[2])) do
   local key, status, updatedAt, runAt, guard, describe, more = KEYS[c[1]], c[2], c[3], c[4], c[5], c[6], c[7]
@@ -60,7 +65,7 @@ for _, c in ipairs(cjson.decode(ARGV[2])) do
   else
     -- One read for the status and whether the record holds the description (its fields, task
     -- and payload, are always written together, so one stands for both).
-    local found = redis.call('HMGET', key, 'status', 'task')
+    local found = redis.call('HMGET', key, 'status', 'task', 'waited')
     local previous, described = found[1], found[2] ~= false
     local fields = {}
     if not described and #describe > 0 then
@@ -91,6 +96,15 @@ for _, c in ipairs(cjson.decode(ARGV[2])) do
         redis.call('PEXPIRE', cancelled, ttl)
         redis.call('PUBLISH', cancelChannel, id)
       end
+      if found[3] and ranks[status] == ranks['success'] then
+        redis.call('PUBLISH', resultChannel, id)
+      end
+    end
+    local always = c[8]
+    if always and (applied == 1 or (ranks[previous] or 0) < ranks['success']) then
+      for j = 1, #always do
+        fields[#fields + 1] = always[j]
+      end
     end
     if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
     -- A scheduled attempt is kept until it is due, and the TTL after that.
@@ -120,6 +134,8 @@ type ChangeArgs = [
   guard: number,
   describe: [task: string, payloadArg: number] | [],
   fields: string[],
+  /** Set even when the status does not move (left out when there are none). */
+  always?: string[],
 ];
 
 /** A change waiting for the end of the tick, and who waits for its result. */
@@ -225,6 +241,12 @@ export class RedisTaskLogStore implements TaskLogStore {
     const fields: string[] = [];
     if (change.failError !== undefined) fields.push('failError', wellFormed(change.failError));
     if (change.duration !== undefined) fields.push('duration', String(change.duration));
+    if (change.result !== undefined) {
+      const binary = change.result.contentType === BINARY_CONTENT_TYPE;
+      fields.push('result', change.result.body.toString(binary ? 'base64' : 'utf8'));
+      if (binary) fields.push('resultBinary', '1');
+    }
+    if (change.resultError !== undefined) fields.push('resultError', change.resultError);
     if (change.retry !== undefined) fields.push('retry', String(change.retry));
     if (change.runAt !== undefined) fields.push('runAt', String(change.runAt.getTime()));
     if (change.startedAt !== undefined) {
@@ -239,6 +261,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       described ? [described.task, 0] : [],
       fields,
     ];
+    if (change.progress !== undefined) args.push(['progress', wellFormed(change.progress)]);
     const key = this.key(change.taskId);
     const guard = change.unlessCancelled ? this.key(change.unlessCancelled) : '';
     return new Promise((resolve, reject) => {
@@ -269,6 +292,7 @@ export class RedisTaskLogStore implements TaskLogStore {
       this.options.redisTtl,
       '',
       this.keys.cancelChannel,
+      this.keys.resultChannel,
       this.keys.task('').length,
     ];
     for (const { args, key, guard, payload } of batch) {
@@ -404,7 +428,7 @@ interface StoredDescription {
  * The descriptive fields of an attempt: `task` (one JSON value) and `payload` (JSON text, or
  * base64 of binary bytes), always written together, and only to a record that lacks them.
  */
-function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
+export function describeFields(task: TaskEnvelope): { task: string; payload: Buffer | string } {
   const binary = task.payload.contentType === BINARY_CONTENT_TYPE;
   const description: StoredDescription = {
     name: task.name,
@@ -459,6 +483,7 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
   return {
     task,
     record: {
+      ...storedExtras(hash),
       ...info,
       retry: number('retry') ?? stored.retry ?? 0,
       payload: readPayload(payload),
@@ -470,6 +495,31 @@ function fromHash(taskId: string, hash: Record<string, string>): StoredTask {
       updatedAt,
     },
   };
+}
+
+/** The result, its note and the progress of a record, where it has them. */
+function storedExtras(
+  hash: Record<string, string>,
+): Pick<TaskRecord, 'result' | 'resultError' | 'progress'> {
+  const extras: Pick<TaskRecord, 'result' | 'resultError' | 'progress'> = {};
+  if (hash.result !== undefined) {
+    extras.result = readResult(
+      hash.resultBinary === '1'
+        ? { contentType: BINARY_CONTENT_TYPE, body: Buffer.from(hash.result, 'base64') }
+        : { contentType: JSON_CONTENT_TYPE, body: Buffer.from(hash.result) },
+    );
+  }
+  if (hash.resultError !== undefined) extras.resultError = hash.resultError;
+  if (hash.progress !== undefined) extras.progress = readProgress(hash.progress);
+  return extras;
+}
+
+function readProgress(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** The payload as sent; bytes that were meant as JSON but do not parse come back as bytes. */

@@ -1,4 +1,4 @@
-import type { TaskEnvelope, TaskRecord, TaskStatus } from '../task';
+import type { EncodedPayload, TaskEnvelope, TaskRecord, TaskStatus } from '../task';
 
 /** One status change of one attempt. */
 export interface TaskStatusChange {
@@ -8,6 +8,12 @@ export interface TaskStatusChange {
   at: Date;
   failError?: string;
   duration?: number;
+  /** What the handler returned, with its `success`. */
+  result?: EncodedPayload;
+  /** Why the handler's return value is not recorded. */
+  resultError?: string;
+  /** The last progress the handler reported, as JSON text. */
+  progress?: string;
   /** The retries that apply, once a worker knows them (the handler's when the task set none). */
   retry?: number;
   /** The attempt itself: fills in a record that does not exist yet (or lost these fields). */

@@ -30,6 +30,9 @@ export interface RecordOptions {
 export interface OutcomeFields {
   failError?: string;
   duration?: number;
+  result?: TaskStatusChange['result'];
+  resultError?: string;
+  progress?: string;
 }
 
 /**
@@ -289,6 +292,22 @@ export class AttemptRecord {
     private undescribed: boolean,
   ) {}
 
+  /** Progress reported but not written yet: the attempt's next change carries it. */
+  private progressLeft?: string;
+
+  /**
+   * Records the handler's progress (JSON text). It lands whatever the status (and moves a
+   * `queued` record to `in_progress`), unless the attempt has finished.
+   */
+  reportProgress(progress: string): Promise<TaskStatusResult> {
+    return this.write('in_progress', { progress });
+  }
+
+  /** Progress the outcome (or the attempt's last change) writes, if nothing writes it before. */
+  carryProgress(progress: string | undefined): void {
+    this.progressLeft = progress;
+  }
+
   /** Records that the attempt is still running (`in_progress`), once it has run a while. */
   progress(): Promise<TaskStatusResult> {
     return this.write('in_progress', {});
@@ -307,12 +326,16 @@ export class AttemptRecord {
    * shutdown): a record that lacks the description still gets it.
    */
   async leave(): Promise<void> {
-    if (this.undescribed) await this.write('in_progress', {});
+    if (this.undescribed || this.progressLeft !== undefined) await this.write('in_progress', {});
   }
 
   private write(status: TaskStatus, fields: OutcomeFields): Promise<TaskStatusResult> {
     const task = this.undescribed ? this.task : undefined;
     this.undescribed = false;
+    if (this.progressLeft !== undefined) {
+      fields = { progress: this.progressLeft, ...fields };
+      this.progressLeft = undefined;
+    }
     return this.log.record(
       {
         taskId: this.task.taskId,

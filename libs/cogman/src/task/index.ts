@@ -6,3 +6,6 @@ export * from './task-settings';
 export * from './new-task';
 export * from './task-unique';
 export * from './task-schedule';
+export * from './task-event';
+export * from './task-result';
+export * from './task-progress';

@@ -1,11 +1,35 @@
 import { TaskInvalidError } from '../errors';
+import { didYouMean } from '../util/nearest-name';
 import { newTaskId } from './task-id';
-import { encodePayload, isReservedHeader, type TaskEnvelope } from './task-message';
+import { encodePayload, GROUP_HEADER, isReservedHeader, type TaskEnvelope } from './task-message';
 import { settingsProblem } from './task-settings';
 import { uniqueProblem } from './task-unique';
 import type { SendTaskOptions, TaskPriority } from './task.interfaces';
 
 const PRIORITIES: readonly TaskPriority[] = ['high', 'low'];
+
+/** The keys of `SendTaskOptions` (each must be listed): any other is refused (a typo would otherwise pass unseen). */
+const TASK_OPTION_KEYS: Record<keyof SendTaskOptions, true> = {
+  name: true,
+  payload: true,
+  priority: true,
+  retry: true,
+  backoff: true,
+  timeout: true,
+  delay: true,
+  runAt: true,
+  primaryKey: true,
+  headers: true,
+  unique: true,
+  group: true,
+};
+const TASK_OPTIONS: ReadonlySet<string> = new Set(Object.keys(TASK_OPTION_KEYS));
+
+/** How `buildTask` checks a task beside its own fields. */
+export interface BuildTaskLimits {
+  /** Most bytes of an encoded payload (the module's `maxPayloadSize`). */
+  maxPayloadSize?: number;
+}
 
 /** A task to send: valid, with its id, and when it is due (undefined: now). */
 export interface BuiltTask {
@@ -14,9 +38,18 @@ export interface BuiltTask {
 }
 
 /** Validates a task and gives it an id; throws `TaskInvalidError` naming the bad field. */
-export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask {
+export function buildTask(
+  options: SendTaskOptions,
+  now = new Date(),
+  { maxPayloadSize }: BuildTaskLimits = {},
+): BuiltTask {
   if (typeof options !== 'object' || options === null) {
     throw new TaskInvalidError('options', 'must be an object');
+  }
+  for (const key in options) {
+    if (!TASK_OPTIONS.has(key)) {
+      throw new TaskInvalidError(key, `is not a task option${didYouMean(key, TASK_OPTIONS)}`);
+    }
   }
   const { name, priority = 'low', retry, timeout, backoff, primaryKey, headers = {} } = options;
   if (typeof name !== 'string' || name.trim() === '' || Buffer.byteLength(name) > 255) {
@@ -46,8 +79,18 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
   }
   const unique = uniqueProblem(options.unique);
   if (unique) throw new TaskInvalidError(...unique);
+  const { group } = options;
+  if (group !== undefined && (typeof group !== 'string' || group === '' || group.length > 255)) {
+    throw new TaskInvalidError('group', 'must be a non-empty string of at most 255 characters');
+  }
   const runAt = dueTime(options, now);
   const payload = encodePayload(options.payload);
+  if (maxPayloadSize !== undefined && payload.body.length > maxPayloadSize) {
+    throw new TaskInvalidError(
+      'payload',
+      `is ${payload.body.length} bytes encoded, more than maxPayloadSize (${maxPayloadSize} bytes)`,
+    );
+  }
   const taskId = newTaskId();
   const task: TaskEnvelope = {
     taskId,
@@ -56,7 +99,8 @@ export function buildTask(options: SendTaskOptions, now = new Date()): BuiltTask
     primaryKey: primaryKey ?? null,
     attempt: 1,
     priority,
-    headers: { ...headers },
+    // The group travels as a header, so every copy of the task (message, record, archive) has it.
+    headers: group === undefined ? { ...headers } : { ...headers, [GROUP_HEADER]: group },
     createdAt: now,
     payload,
   };

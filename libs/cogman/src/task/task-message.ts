@@ -37,6 +37,9 @@ export const TASK_HEADERS = {
   backoff: 'x-cogman-backoff',
 } as const;
 
+/** The header that carries a task's group (`SendTaskOptions.group`). */
+export const GROUP_HEADER = 'cogman-group';
+
 const RESERVED_HEADER = /^(taskname|taskid|x-cogman-.*)$/i;
 
 export function isReservedHeader(name: string): boolean {
@@ -72,7 +75,70 @@ export function encodePayload(payload: unknown): EncodedPayload {
   if (text === undefined) {
     throw new TaskInvalidError('payload', `cannot be serialised to JSON (${typeof payload})`);
   }
+  const altered = alteredByJson(payload, 'payload');
+  if (altered) throw new TaskInvalidError(altered.path, altered.reason);
   return { contentType: JSON_CONTENT_TYPE, body: Buffer.from(text) };
+}
+
+/** Built-in objects JSON turns into something else (mostly `{}`), with what to send instead. */
+const ALTERED_BY_JSON: [type: new (...args: never[]) => object, instead: string][] = [
+  [Map, 'an object or an array of entries (Object.fromEntries(map) or [...map])'],
+  [Set, 'an array ([...set])'],
+  [WeakMap, 'an object'],
+  [WeakSet, 'an array'],
+  [RegExp, 'its source as a string'],
+  [Error, 'its message (and fields) as an object'],
+  [Promise, 'the value it resolves to'],
+  [ArrayBuffer, 'a Buffer, as the whole payload'],
+];
+
+/**
+ * Where in a payload JSON would change a value (a Map or Set becomes `{}`, NaN becomes null, a
+ * function disappears), and why; undefined when it arrives as it was sent. Plain objects, arrays,
+ * strings, finite numbers, booleans, null, Dates (sent as ISO text) and objects of classes of
+ * one's own (sent as their fields) pass. Called after `JSON.stringify`, which refuses cycles.
+ */
+function alteredByJson(value: unknown, path: string): { path: string; reason: string } | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value)
+        ? undefined
+        : { path, reason: `is ${String(value)}, which JSON sends as null` };
+    case 'function':
+    case 'symbol':
+      return path === 'payload'
+        ? undefined // JSON.stringify refused it already
+        : { path, reason: `is a ${typeof value}, which JSON leaves out` };
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (value === null || value instanceof Date) return undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = alteredByJson(value[i], `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  for (const [type, instead] of ALTERED_BY_JSON) {
+    if (value instanceof type) {
+      return { path, reason: `is a ${type.name}, which JSON does not keep: send ${instead}` };
+    }
+  }
+  if (ArrayBuffer.isView(value)) {
+    return {
+      path,
+      reason: `is a ${value.constructor.name}, which JSON turns into ${Buffer.isBuffer(value) ? '{ type, data }' : 'an object of numbers'}: send a Buffer as the whole payload, or its base64 text`,
+    };
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  for (const key of Object.keys(value)) {
+    const problem = alteredByJson((value as Record<string, unknown>)[key], `${path}.${key}`);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
 /**
@@ -88,6 +154,9 @@ export function envelopeOf(record: TaskRecord): TaskEnvelope {
     startedAt: _st,
     runAt: _r,
     updatedAt: _u,
+    result: _result,
+    resultError: _resultError,
+    progress: _progress,
     ...info
   } = record;
   return { ...info, payload: encodePayload(payload) };

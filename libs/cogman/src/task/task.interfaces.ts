@@ -61,7 +61,52 @@ export interface SendTaskOptions<P = unknown> {
    * `false` turns the handler's off.
    */
   unique?: UniqueTaskOptions | boolean;
+  /**
+   * The group of the task (a tenant, an account): with a handler's `groupConcurrency`, at most
+   * that many tasks of one group run at once. It travels as the `cogman-group` header.
+   */
+  group?: string;
 }
+
+/**
+ * Task names and the payload each takes, for an application to declare (declaration merging), so
+ * that `sendTask` and `@TaskHandler` are checked at compile time:
+ *
+ * ```ts
+ * declare module '@cogman/nestjs' {
+ *   interface CogmanTaskMap {
+ *     email: { to: string; subject: string };
+ *     resize: Buffer;
+ *   }
+ * }
+ * ```
+ *
+ * Once it names a task, a name it lacks is a type error. Empty as Cogman ships it: any name, any
+ * payload.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by applications
+export interface CogmanTaskMap {}
+
+/** The names `CogmanTaskMap` declares; any string while it declares none. */
+export type TaskName = [keyof CogmanTaskMap] extends [never]
+  ? string
+  : Extract<keyof CogmanTaskMap, string>;
+
+/** The payload `CogmanTaskMap` declares for task `N`; `P` for a name it does not declare. */
+export type TaskPayloadOf<N extends string, P = unknown> = N extends keyof CogmanTaskMap
+  ? CogmanTaskMap[N]
+  : P;
+
+/** `SendTaskOptions` whose payload is checked against `CogmanTaskMap` for its name. */
+export type TypedSendTaskOptions<N extends string, P = unknown> = Omit<
+  SendTaskOptions<P>,
+  'name' | 'payload'
+> & {
+  /** Name of the task; a worker must have a handler for it. */
+  name: N;
+  /** Any JSON value, or a Buffer; the one `CogmanTaskMap` declares for the name, when it does. */
+  payload?: TaskPayloadOf<N, P>;
+};
 
 /** What identifies one attempt of a task; the same on every status change. */
 export interface TaskInfo {
@@ -98,6 +143,15 @@ export interface TaskRecord<P = unknown> extends TaskInfo {
    * existed, and this is that task's record (no task was created), false when it was created.
    */
   deduplicated?: boolean;
+  /**
+   * What the handler returned (a JSON value, or a Buffer), recorded with `success`. Absent when it
+   * returned nothing (or `resultError` says why it was not recorded).
+   */
+  result?: unknown;
+  /** Why the handler's return value was not recorded (larger than `resultMaxSize`, or not JSON). */
+  resultError?: string;
+  /** The last progress the handler reported (`ctx.progress`): a number 0-100 or a JSON object. */
+  progress?: unknown;
 }
 
 /** What a handler receives beside the payload. */
@@ -109,6 +163,12 @@ export interface TaskContext {
    */
   signal: AbortSignal;
   logger: LoggerService;
+  /**
+   * Reports how far the attempt is: a number from 0 to 100, or a small JSON object (at most
+   * 4 KiB). Recorded on the attempt at most once per `progressInterval` (the last value always),
+   * shown by `getTask` and the REST API, and told to `progress` event listeners at each call.
+   */
+  progress(value: number | object): void;
 }
 
 /** A provider marked with `@TaskHandler('name')` implements this. */

@@ -31,6 +31,7 @@ class WelcomeHandler implements CogmanTaskHandler<{ email: string }> {
     if (this.mailbox.failuresLeft-- > 0)
       throw new Error(`mail server down (attempt ${ctx.task.attempt})`);
     this.mailbox.sent.push(payload.email);
+    return { sent: payload.email };
   }
 }
 
@@ -82,6 +83,19 @@ describe('CogmanTestingModule', () => {
       payload: { email: 'a@b.c' },
     });
     expect(testing.queued()).toEqual([]);
+  });
+
+  it('records results and resolves waitForResult through retries, with no Redis', async () => {
+    await boot();
+    mailbox.failuresLeft = 1;
+    const task = await cogman.sendTask({ name: 'welcome', payload: { email: 'w@r.t' } });
+    const waiting = cogman.waitForResult(task.taskId);
+    await testing.runAll();
+    expect(await waiting).toMatchObject({ attempt: 2, result: { sent: 'w@r.t' } });
+    const refused = await cogman.sendTask({ name: 'refuse' });
+    const failing = cogman.waitForResult(refused.taskId).catch((error: unknown) => error);
+    await testing.drain();
+    expect(await failing).toMatchObject({ code: 'COGMAN_TASK_FAILED', failError: 'never' });
   });
 
   it('applies retries and their backoff on the kit clock, in no real time', async () => {

@@ -3,10 +3,20 @@ import { DiscoveryModule } from '@nestjs/core';
 import { TASK_BROKER } from '../broker/task-broker';
 import { TaskTopology } from '../broker/task-topology';
 import { CogmanClient } from '../client/cogman.client';
-import { RESOLVED_OPTIONS, resolveCogmanOptions, type CogmanModuleOptions } from '../config';
+import {
+  RESOLVED_OPTIONS,
+  resolveCogmanOptions,
+  type CogmanModuleOptions,
+  type ResolvedCogmanOptions,
+} from '../config';
 import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
 import { TaskDispatcher } from '../dispatch/task.dispatcher';
 import { TaskHandlerExplorer } from '../explorer/task-handler.explorer';
+import { TaskEventExplorer } from '../explorer/task-event.explorer';
+import { TaskHandlerEnhancers } from '../explorer/task-handler.enhancers';
+import { TaskEvents } from '../worker/task-events';
+import { TaskResultWatcher } from '../store/task-result.watcher';
+import { TaskLimits } from '../store/task-limits';
 import { CogmanInspector } from '../inspector/cogman.inspector';
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { TaskScheduler } from '../scheduler/task.scheduler';
@@ -73,6 +83,8 @@ export class CogmanTestingModule {
         useValue: resolveCogmanOptions({
           amqpUri: 'amqp://cogman-testing',
           redisUri: 'redis://cogman-testing',
+          // One worker, the application's: a task it has no handler for is dead-lettered at once.
+          unknownTaskGracePeriod: 0,
           ...cogman,
         }),
       },
@@ -82,6 +94,17 @@ export class CogmanTestingModule {
       { provide: COGMAN_REDIS, useValue: null },
       { provide: CogmanMetrics, useValue: null },
       TaskLog,
+      {
+        // No Redis: the in-memory store tells the watcher of each outcome.
+        provide: TaskResultWatcher,
+        inject: [TASK_LOG_STORE, RESOLVED_OPTIONS],
+        useFactory: (store: InMemoryTaskLogStore, options: ResolvedCogmanOptions) => {
+          const watcher = new TaskResultWatcher(null, options);
+          store.onFinished = (taskId) => watcher.notify(taskId);
+          return watcher;
+        },
+      },
+      TaskLimits,
       TaskTopology,
       InMemoryTaskBroker,
       { provide: TASK_BROKER, useExisting: InMemoryTaskBroker },
@@ -90,6 +113,9 @@ export class CogmanTestingModule {
       TaskScheduler,
       TaskHandlerRegistry,
       TaskHandlerExplorer,
+      TaskEvents,
+      TaskEventExplorer,
+      TaskHandlerEnhancers,
       TaskExecutor,
       AttemptProgress,
       TaskCancellation,

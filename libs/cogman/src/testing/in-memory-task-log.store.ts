@@ -5,7 +5,14 @@ import type {
   TaskStatusChange,
   TaskStatusResult,
 } from '../store/task-log.store';
-import { decodePayload, movesForward, type TaskEnvelope, type TaskRecord } from '../task';
+import {
+  decodePayload,
+  isFinished,
+  movesForward,
+  readResult,
+  type TaskEnvelope,
+  type TaskRecord,
+} from '../task';
 
 /** A task log in memory with the same rules as the Redis one, for unit specs. */
 export class InMemoryTaskLogStore implements TaskLogStore {
@@ -17,6 +24,8 @@ export class InMemoryTaskLogStore implements TaskLogStore {
   available = true;
   /** Bump it to stand for a reconnection (after which Redis may have lost its data). */
   connections = 1;
+  /** Called when a finished status applies to an attempt (what waits for results follow). */
+  onFinished?: (taskId: string) => void;
   private readonly undescribed = new Set<string>();
   private readonly redeliveries = new Map<string, number>();
 
@@ -48,6 +57,9 @@ export class InMemoryTaskLogStore implements TaskLogStore {
       record.startedAt = change.startedAt ?? record.startedAt;
       record.retry = change.retry ?? record.retry;
       record.runAt = change.runAt ?? record.runAt;
+      if (change.result !== undefined) record.result = readResult(change.result);
+      if (change.resultError !== undefined) record.resultError = change.resultError;
+      if (change.progress !== undefined) record.progress = JSON.parse(change.progress) as unknown;
       if (change.status === 'scheduled' && change.runAt) {
         this.schedule.set(change.taskId, change.runAt.getTime());
       } else if (previous === 'scheduled') {
@@ -56,6 +68,7 @@ export class InMemoryTaskLogStore implements TaskLogStore {
       }
     }
     this.tasks.set(change.taskId, current);
+    if (applied && isFinished(change.status)) this.onFinished?.(change.taskId);
     return Promise.resolve({ applied, previous, described: !this.undescribed.has(change.taskId) });
   }
 

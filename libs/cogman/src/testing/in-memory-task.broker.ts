@@ -70,8 +70,22 @@ export class InMemoryTaskBroker implements TaskBroker {
     return Promise.resolve();
   }
 
-  handBack(msg: ConsumeMessage, queue: string): Promise<void> {
+  readonly started = true;
+
+  untilStarted(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  handBack(
+    msg: ConsumeMessage,
+    queue: string,
+    { headers }: { headers?: Record<string, unknown> } = {},
+  ): Promise<void> {
     const priority = this.topology.high.includes(queue) ? 'high' : 'low';
+    if (headers) {
+      const properties = { ...msg.properties, headers: { ...msg.properties.headers, ...headers } };
+      msg = { ...msg, properties };
+    }
     this.waiting.push({ queue, priority, msg });
     return Promise.resolve();
   }

@@ -7,7 +7,7 @@ import type {
   CogmanQueueState,
   CogmanServices,
 } from '../inspector/cogman.inspector';
-import { WORKER_REPORT_INTERVAL } from '../worker/worker-status.reporter';
+import { WORKER_REPORT_INTERVAL } from '../worker/worker-directory';
 import { TaskHandlerRegistry } from '../worker/task-handler.registry';
 import { InMemoryTaskBroker } from './in-memory-task.broker';
 import { QueuePauses } from '../worker/queue-pauses';
@@ -41,6 +41,7 @@ export class InMemoryInspector implements Pick<CogmanInspector, 'services' | 'qu
         state(deadLetter, 'dead-letter', this.broker.deadLetters.length),
       ],
       workers: 1,
+      tasks: this.registry.names().map((name) => ({ name, workers: ['cogman-testing'] })),
       reportInterval: WORKER_REPORT_INTERVAL,
       paused: this.pauses.pausedNow(),
     });

@@ -1,8 +1,16 @@
 import { Injectable } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import { TaskConsumer } from './task.consumer';
 import type { TaskHandlerOptions } from '../decorators/task-handler.decorator';
 import { TaskHandlerInvalidError } from '../errors';
-import type { CogmanTaskHandler, TaskHandlerFunction } from '../task';
+import type {
+  CogmanTaskHandler,
+  TaskEvent,
+  TaskHandlerFunction,
+  TaskName,
+  TaskPayloadOf,
+} from '../task';
+import { TaskEvents } from './task-events';
 import { TaskHandlerRegistry } from './task-handler.registry';
 
 /** The worker of this process: register handlers in code, see what it runs. */
@@ -11,15 +19,26 @@ export class CogmanWorker {
   constructor(
     private readonly registry: TaskHandlerRegistry,
     private readonly consumer: TaskConsumer,
+    private readonly events: TaskEvents,
   ) {}
 
   /**
-   * Registers the handler of a task without a decorator (like the Go `server.Register`).
-   * Register before the application starts (in `onModuleInit`), so no task arrives first.
+   * The task events of this process (the ones `@OnTaskEvent` receives), as a stream: subscribe
+   * to see those that happen from then on. An error thrown by a subscriber is rxjs's to report;
+   * it changes nothing of the task.
    */
-  register<P = unknown>(
-    name: string,
-    handler: CogmanTaskHandler<P> | TaskHandlerFunction<P>,
+  get events$(): Observable<TaskEvent> {
+    return this.events.events$;
+  }
+
+  /**
+   * Registers the handler of a task without a decorator (like the Go `server.Register`).
+   * Register before the application starts (in `onModuleInit`), so no task arrives first. When
+   * `CogmanTaskMap` declares task names, `name` is one of them and the handler takes its payload.
+   */
+  register<P = unknown, N extends TaskName = TaskName>(
+    name: N,
+    handler: CogmanTaskHandler<TaskPayloadOf<N, P>> | TaskHandlerFunction<TaskPayloadOf<N, P>>,
     options: TaskHandlerOptions = {},
   ): void {
     const instance: CogmanTaskHandler | undefined =

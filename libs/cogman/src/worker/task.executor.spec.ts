@@ -14,13 +14,15 @@ import { AttemptProgress } from './attempt-progress';
 import { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
 import { TaskHandlerRegistry } from './task-handler.registry';
-import { TaskExecutor, type Delivery } from './task.executor';
+import { TaskExecutor, UNHANDLED_HEADERS, type Delivery } from './task.executor';
+import { WorkerDirectory, type WorkerReport } from './worker-directory';
 
 /** The store of the current test, where `delivery` records each task as its producer would. */
 let producerLog: InMemoryTaskLogStore['record'] | undefined;
 
 const PROGRESS_AFTER = 60;
 const DELIVERY_LIMIT = 3;
+const GRACE = 60_000;
 
 interface DeliveryOptions {
   abort?: TaskAbort;
@@ -62,6 +64,9 @@ describe('TaskExecutor', () => {
   let registry: TaskHandlerRegistry;
   const events: string[] = [];
   const deadLetters: { reason: string; detail: string }[] = [];
+  const handedBack: { headers?: Record<string, unknown> }[] = [];
+  /** What the fake worker directory reads (a rejection: Redis unreachable). */
+  let reports: () => Promise<WorkerReport[]>;
   const dispatched: TaskEnvelope[] = [];
   const scheduledAt: Date[] = [];
   let cancellation: TaskCancellation;
@@ -70,6 +75,8 @@ describe('TaskExecutor', () => {
     scheduledAt.length = 0;
     events.length = 0;
     deadLetters.length = 0;
+    handedBack.length = 0;
+    reports = () => Promise.resolve([]);
     dispatched.length = 0;
     store = new InMemoryTaskLogStore();
     const recordStatus = store.record.bind(store);
@@ -113,6 +120,7 @@ describe('TaskExecutor', () => {
             redisUri: 'redis://x',
             progressAfter: PROGRESS_AFTER,
             deliveryLimit: DELIVERY_LIMIT,
+            unknownTaskGracePeriod: GRACE,
           }),
         },
         // No Redis: the mirror of cancellations is this process's own, always in step.
@@ -125,8 +133,17 @@ describe('TaskExecutor', () => {
               deadLetters.push({ reason, detail });
               return Promise.resolve();
             },
+            handBack: (
+              _msg: unknown,
+              _queue: string,
+              options: { headers?: Record<string, unknown> },
+            ) => {
+              handedBack.push(options);
+              return Promise.resolve();
+            },
           },
         },
+        { provide: WorkerDirectory, useValue: { read: () => reports() } },
       ],
     }).compile();
     executor = moduleRef.get(TaskExecutor);
@@ -317,14 +334,110 @@ describe('TaskExecutor', () => {
     expect(handle).not.toHaveBeenCalled();
   });
 
-  it('dead-letters a task no handler is registered for, and records it failed', async () => {
+  it('hands a task no handler is registered for back, counted, freeing its slot at once', async () => {
     const task = buildTask({ name: 'nobody', retry: 5 }).task;
-    await expect(executor.execute(delivery(task))).resolves.toBe('ack');
+    const release = jest.fn();
+    const before = Date.now();
+    await expect(executor.execute({ ...delivery(task), release })).resolves.toBe('ack');
+    expect(release).toHaveBeenCalled();
+    expect(deadLetters).toEqual([]);
+    expect(handedBack).toEqual([
+      {
+        headers: {
+          [UNHANDLED_HEADERS.handBacks]: 1,
+          [UNHANDLED_HEADERS.since]: expect.any(Number) as number,
+        },
+      },
+    ]);
+    const since = handedBack[0].headers![UNHANDLED_HEADERS.since] as number;
+    expect(since).toBeGreaterThanOrEqual(before);
+    expect((await store.get(task.taskId))?.status).toBe('queued');
+
+    // Handed back again: the count grows, the first time stays.
+    const again = delivery(task);
+    again.msg.properties.headers = {
+      ...again.msg.properties.headers,
+      [UNHANDLED_HEADERS.handBacks]: 1,
+      [UNHANDLED_HEADERS.since]: since,
+    };
+    await executor.execute(again);
+    expect(handedBack[1].headers).toEqual({
+      [UNHANDLED_HEADERS.handBacks]: 2,
+      [UNHANDLED_HEADERS.since]: since,
+    });
+  });
+
+  const unhandledFor = (task: TaskEnvelope, ms: number, handBacks: number) => {
+    const late = delivery(task);
+    late.msg.properties.headers = {
+      ...late.msg.properties.headers,
+      [UNHANDLED_HEADERS.handBacks]: handBacks,
+      [UNHANDLED_HEADERS.since]: Date.now() - ms,
+    };
+    return late;
+  };
+
+  it('dead-letters an unhandled task past unknownTaskGracePeriod, saying no live worker has its handler', async () => {
+    const task = buildTask({ name: 'nobody', retry: 5 }).task;
+    await expect(executor.execute(unhandledFor(task, GRACE + 1, 7))).resolves.toBe('ack');
+    expect(handedBack).toEqual([]);
     expect(deadLetters).toEqual([
-      { reason: 'unknown_task', detail: 'no handler for task "nobody" in this worker' },
+      {
+        reason: 'unknown_task',
+        detail: `no handler for task "nobody" in this worker, and none took it within unknownTaskGracePeriod (${GRACE} ms, handed back 7 time(s)): no live worker has a handler for "nobody"`,
+      },
     ]);
     expect(dispatched).toEqual([]);
-    expect((await store.get(task.taskId))?.status).toBe('failed');
+    expect(await store.get(task.taskId)).toMatchObject({
+      status: 'failed',
+      failError: expect.stringContaining('dead-lettered (unknown_task)') as string,
+    });
+  });
+
+  it('says which live workers have the handler of an unhandled task it dead-letters', async () => {
+    const report = (id: string, tasks: string[]): WorkerReport => ({
+      id,
+      host: 'h',
+      pid: 1,
+      tasks,
+      held: new Map(),
+    });
+    reports = () => Promise.resolve([report('w-1', ['nobody', 'x']), report('w-2', ['x'])]);
+    await executor.execute(unhandledFor(buildTask({ name: 'nobody' }).task, GRACE, 3));
+    expect(deadLetters[0].detail).toMatch(
+      /: live worker\(s\) w-1 have a handler for "nobody" but did not take it$/,
+    );
+    reports = () => Promise.reject(new Error('Redis is not connected'));
+    await executor.execute(unhandledFor(buildTask({ name: 'nobody' }).task, GRACE, 3));
+    expect(deadLetters[1].detail).toMatch(/: the worker reports could not be read$/);
+  });
+
+  it('leaves an unhandled task to the worker to hand back when shutdown cuts its pause short', async () => {
+    const abort = new TaskAbort();
+    const executing = executor.execute(delivery(buildTask({ name: 'nobody' }).task, { abort }));
+    abort.abort(new WorkerShutdownError());
+    await expect(executing).resolves.toBe('hand-back');
+    expect(handedBack).toEqual([]);
+    expect(deadLetters).toEqual([]);
+  });
+
+  it("parses a Go producer's bytes for a handler that takes JSON, and dead-letters bytes that are not", async () => {
+    const seen: unknown[] = [];
+    register('go-json', (payload) => void seen.push(payload), { payload: 'json' });
+    const task = buildTask({ name: 'go-json', payload: Buffer.from('{"order":7}') }).task;
+    await expect(executor.execute(delivery(task, { foreign: true }))).resolves.toBe('ack');
+    // As a Node producer sends it, too.
+    await executor.execute(delivery(buildTask({ name: 'go-json', payload: { order: 8 } }).task));
+    expect(seen).toEqual([{ order: 7 }, { order: 8 }]);
+
+    const bad = buildTask({ name: 'go-json', payload: Buffer.from('not json') }).task;
+    await executor.execute(delivery(bad, { foreign: true }));
+    expect(deadLetters).toEqual([
+      {
+        reason: 'undecodable_payload',
+        detail: expect.stringContaining('not valid JSON') as string,
+      },
+    ]);
   });
 
   it('dead-letters a message without TaskName or task id, and one whose JSON does not parse', async () => {

@@ -12,12 +12,16 @@ import {
 import { CogmanMetrics } from '../metrics/cogman.metrics';
 import { backoffDelay, DEFAULT_BACKOFF } from '../scheduler/backoff';
 import { TaskLog, type AttemptRecord } from '../store/task-log';
+import { TaskLimits, type GroupSlot } from '../store/task-limits';
 import type { AttemptState } from '../store/task-log.store';
 import {
   decodePayload,
   fromDelivery,
+  GROUP_HEADER,
   isFinished,
   nextAttempt,
+  progressText,
+  recordResult,
   taskInfo,
   type BackoffFunction,
   type BackoffPolicy,
@@ -25,13 +29,31 @@ import {
   type TaskEnvelope,
   type TaskPriority,
   type TaskContext,
+  type TaskEvent,
   type TaskStatus,
 } from '../task';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { AttemptProgress } from './attempt-progress';
+import { ProgressReport } from './progress-report';
+import { traceAttempt } from './task-tracing';
 import type { TaskAbort } from './task-abort';
 import { TaskCancellation } from './task-cancellation';
+import { TaskEvents } from './task-events';
 import { TaskHandlerRegistry, type RegisteredTaskHandler } from './task-handler.registry';
+import { WorkerDirectory } from './worker-directory';
+
+/** Headers of a task handed back by workers that have no handler for it. */
+export const UNHANDLED_HEADERS = {
+  /** Times it was handed back so far. */
+  handBacks: 'x-cogman-hand-backs',
+  /** When a worker without its handler first received it (ms since the epoch). */
+  since: 'x-cogman-unhandled-since',
+} as const;
+
+/** Pause before the first hand-back of a task without a handler here; it doubles each time. */
+export const UNHANDLED_FIRST_DELAY = 250;
+/** Longest pause between two hand-backs of a task without a handler here. */
+export const UNHANDLED_MAX_DELAY = 5000;
 
 /** One message handed to the worker. */
 export interface Delivery {
@@ -81,16 +103,23 @@ export type TaskOutcome =
       taskId?: string;
       task?: TaskEnvelope;
     }
+  /**
+   * No handler here: it goes back to its queue (after `wait` ms, with `headers` counting the
+   * hand-backs) for a worker that has one.
+   */
+  | { kind: 'unhandled'; wait: number; headers: Record<string, number> }
   /** The attempt had finished already (cancelled, or a redelivery of one whose ack was lost). */
   | { kind: 'skipped'; previous: TaskStatus }
-  | { kind: 'success'; duration: number }
+  | { kind: 'success'; duration: number; result?: unknown }
   | { kind: 'failed'; error: unknown; duration: number }
   /** Failed with retries left: `next` is published after `wait` ms. */
   | { kind: 'retry'; error: unknown; duration: number; next: TaskEnvelope; wait: number }
   /** Cancelled while it ran (the cancellation is recorded already). */
   | { kind: 'cancelled'; duration: number }
   /** Shutdown gave up on it: the message goes back to the queue. */
-  | { kind: 'shutdown'; duration: number };
+  | { kind: 'shutdown'; duration: number }
+  /** Over its rate limit, or no slot of its group free: scheduled again, its attempt unchanged. */
+  | { kind: 'deferred'; runAt: Date };
 
 /**
  * Runs one delivery, as a sequence around one `TaskOutcome`: decode it (or dead-letter it), check
@@ -115,10 +144,14 @@ export class TaskExecutor {
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(CogmanMetrics) private readonly metrics: CogmanMetrics | null = null,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
+    @Optional() @Inject(WorkerDirectory) private readonly directory: WorkerDirectory | null = null,
+    @Optional() @Inject(TaskEvents) private readonly events: TaskEvents | null = null,
+    @Optional() @Inject(TaskLimits) private readonly limits: TaskLimits | null = null,
   ) {}
 
   async execute(delivery: Delivery): Promise<DeliveryOutcome> {
-    const attempt = this.decode(delivery);
+    const decoded = this.decode(delivery);
+    const attempt = 'handler' in decoded ? decoded : await this.unhandled(delivery, decoded);
     if ('kind' in attempt) return this.settle(delivery, attempt);
     const { task, foreign, settings } = attempt;
     // One signal for the handler: shutdown, this attempt's timeout, or a cancellation, which
@@ -150,8 +183,18 @@ export class TaskExecutor {
           return await this.settle(delivery, outcome, attempt, record);
         }
       }
+      const { rateLimit, groupConcurrency } = attempt.handler.options;
+      const admitted = rateLimit || groupConcurrency ? await this.admit(attempt) : undefined;
+      if (admitted instanceof Date) {
+        return await this.settle(delivery, { kind: 'deferred', runAt: admitted }, attempt);
+      }
       const record = this.log.start(task, { foreign, retry: settings.retry, state });
-      const result = await this.run(attempt, delivery, record);
+      let result: HandlerResult;
+      try {
+        result = await this.run(attempt, delivery, record);
+      } finally {
+        admitted?.release();
+      }
       return await this.settle(
         delivery,
         this.decide(attempt, delivery.abort, result),
@@ -187,8 +230,32 @@ export class TaskExecutor {
     return undefined;
   }
 
-  /** The attempt a delivery carries, or why it cannot be run here. */
-  private decode(delivery: Delivery): Attempt | TaskOutcome {
+  /**
+   * Whether the limits of the attempt's handler let it start now: nothing to hold, or the slot of
+   * its group it then holds (release it once the handler is over); else when to try again.
+   */
+  private async admit(attempt: Attempt): Promise<GroupSlot | Date | undefined> {
+    const { rateLimit, groupConcurrency } = attempt.handler.options;
+    if (!this.limits) return undefined;
+    const group = groupConcurrency ? attempt.task.headers[GROUP_HEADER] : undefined;
+    const slot =
+      group === undefined
+        ? undefined
+        : await this.limits.groupSlot(attempt.task, group, groupConcurrency!);
+    // Every slot taken: try again in a moment (a slot frees when a task of the group ends).
+    if (slot === null) return new Date(this.clock.now() + GROUP_RETRY * (1 + Math.random()));
+    if (rateLimit) {
+      const wait = await this.limits.reserve(attempt.task, rateLimit);
+      if (wait > 0) {
+        slot?.release();
+        return new Date(this.clock.now() + wait);
+      }
+    }
+    return slot;
+  }
+
+  /** The attempt a delivery carries, why it cannot be run, or the task when no handler is here. */
+  private decode(delivery: Delivery): Attempt | TaskOutcome | { unhandled: TaskEnvelope } {
     const decoded = fromDelivery(delivery.msg, delivery.priority);
     if (!decoded.ok) {
       const { reason, detail, taskId } = decoded;
@@ -196,13 +263,13 @@ export class TaskExecutor {
     }
     const { task, foreign } = decoded;
     const handler = this.registry.get(task.name);
-    if (!handler) {
-      const detail = `no handler for task "${task.name}" in this worker`;
-      return { kind: 'dead-letter', reason: 'unknown_task', detail, taskId: task.taskId, task };
-    }
+    if (!handler) return { unhandled: task };
     let payload: unknown;
     try {
-      payload = decodePayload(task.payload);
+      payload =
+        handler.options.payload === 'json'
+          ? JSON.parse(task.payload.body.toString('utf8'))
+          : decodePayload(task.payload);
     } catch (error) {
       const detail = `the payload is not valid JSON: ${errorText(error)}`;
       return {
@@ -221,6 +288,56 @@ export class TaskExecutor {
     return { task, foreign, handler, payload, settings };
   }
 
+  /**
+   * A task whose handler this worker lacks (a worker of an older version in a rolling deploy, say)
+   * goes back to its queue for one that has it, within `unknownTaskGracePeriod` of the first
+   * worker that could not run it; past that, it is dead-lettered, saying whether a live worker
+   * has its handler.
+   */
+  private async unhandled(
+    delivery: Delivery,
+    decoded: TaskOutcome | { unhandled: TaskEnvelope },
+  ): Promise<TaskOutcome> {
+    if (!('unhandled' in decoded)) return decoded;
+    const task = decoded.unhandled;
+    const headers: Record<string, unknown> = delivery.msg.properties.headers ?? {};
+    const now = this.clock.now();
+    const handBacks = counter(headers[UNHANDLED_HEADERS.handBacks]) ?? 0;
+    const since = counter(headers[UNHANDLED_HEADERS.since]) ?? now;
+    const grace = this.options.unknownTaskGracePeriod;
+    if (now - since < grace) {
+      return {
+        kind: 'unhandled',
+        wait: Math.min(UNHANDLED_FIRST_DELAY * 2 ** Math.min(handBacks, 10), UNHANDLED_MAX_DELAY),
+        headers: { [UNHANDLED_HEADERS.handBacks]: handBacks + 1, [UNHANDLED_HEADERS.since]: since },
+      };
+    }
+    const within =
+      grace === 0
+        ? ' (unknownTaskGracePeriod is 0)'
+        : `, and none took it within unknownTaskGracePeriod (${grace} ms, handed back ${handBacks} time(s))`;
+    const workers = await this.workersOf(task.name);
+    const others =
+      workers === undefined
+        ? 'the worker reports could not be read'
+        : workers.length === 0
+          ? `no live worker has a handler for "${task.name}"`
+          : `live worker(s) ${workers.join(', ')} have a handler for "${task.name}" but did not take it`;
+    const detail = `no handler for task "${task.name}" in this worker${within}: ${others}`;
+    return { kind: 'dead-letter', reason: 'unknown_task', detail, taskId: task.taskId, task };
+  }
+
+  /** Ids of the live workers whose reports name the task; undefined when they cannot be read. */
+  private async workersOf(name: string): Promise<string[] | undefined> {
+    if (!this.directory) return [];
+    try {
+      const reports = await this.directory.read();
+      return reports.filter((report) => report.tasks.includes(name)).map((report) => report.id);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Runs the handler within the attempt's timeout; frees the delivery's slot when it is over. */
   private async run(
     attempt: Attempt,
@@ -233,19 +350,32 @@ export class TaskExecutor {
     const logger = this.taskLogger(task.name);
     const unwatch = this.progress.watch(record);
     const began = performance.now();
+    let report: ProgressReport | undefined;
     const context: TaskContext = {
       task: info,
       get signal() {
         return abort.signal;
       },
       logger,
+      progress: (value) => {
+        const text = progressText(value);
+        if (this.events?.listening)
+          this.events.emit({ type: 'progress', task: info, progress: value });
+        report ??= new ProgressReport(record, this.options.progressInterval);
+        report.report(text);
+      },
     };
-    const result = await runWithin(settings.timeout, abort, async () => {
+    if (this.events?.listening) this.events.emit({ type: 'started', task: info });
+    const work = async () => {
       const resolved = handler.resolve(info);
       const instance = resolved instanceof Promise ? await resolved : resolved;
-      await instance.handle(payload, context);
-    });
+      return await instance.handle(payload, context);
+    };
+    const trace = traceAttempt(task, delivery.queue);
+    const result = await runWithin(settings.timeout, abort, trace ? () => trace.run(work) : work);
+    trace?.end(result);
     unwatch();
+    report?.end();
     delivery.release?.();
     return { ...result, duration: Math.round((performance.now() - began) * 1000) / 1000 };
   }
@@ -256,7 +386,7 @@ export class TaskExecutor {
     const reason: unknown = abort.aborted ? abort.reason : undefined;
     if (reason instanceof WorkerShutdownError) return { kind: 'shutdown', duration };
     if (reason instanceof TaskCancelledError) return { kind: 'cancelled', duration };
-    if (result.ok) return { kind: 'success', duration };
+    if (result.ok) return { kind: 'success', duration, result: result.value };
     const { task, settings } = attempt;
     const error = reason instanceof TaskTimeoutError ? reason : result.error;
     if (task.attempt > settings.retry || error instanceof TaskUnrecoverableError) {
@@ -266,8 +396,28 @@ export class TaskExecutor {
     return { kind: 'retry', error, duration, next: nextAttempt(task), wait };
   }
 
+  /**
+   * Records the outcome, tells the event listeners (if any) and says what becomes of the
+   * message: the one place every delivery ends.
+   */
+  private settle(
+    delivery: Delivery,
+    outcome: TaskOutcome,
+    attempt?: Attempt,
+    record?: AttemptRecord,
+  ): Promise<DeliveryOutcome> {
+    const decision = this.apply(delivery, outcome, attempt, record);
+    // Nobody listens: not even a promise more.
+    if (!this.events?.listening) return decision;
+    return decision.then((settled) => {
+      const event = outcomeEvent(outcome, attempt);
+      if (event && this.events) this.events.emit(event);
+      return settled;
+    });
+  }
+
   /** Records the outcome and says what becomes of the message. */
-  private async settle(
+  private async apply(
     delivery: Delivery,
     outcome: TaskOutcome,
     attempt?: Attempt,
@@ -278,6 +428,9 @@ export class TaskExecutor {
       case 'dead-letter':
         await this.deadLetter(delivery, outcome);
         return 'ack';
+      case 'unhandled':
+        // Aborted by a shutdown while it waited: the worker hands it back as it came.
+        return (await this.handBack(delivery, outcome)) ? 'ack' : 'hand-back';
       case 'skipped':
         this.logger.debug?.(`Task ${task!.taskId} is already ${outcome.previous}; skipping it`);
         await record!.leave();
@@ -288,8 +441,21 @@ export class TaskExecutor {
       case 'cancelled':
         await record!.leave();
         return 'ack';
+      case 'deferred': {
+        const deferred = await this.limits!.defer(task!, outcome.runAt, attempt!.foreign).catch(
+          (error: unknown) => {
+            this.logger.warn(`Could not defer task ${task!.taskId}: ${String(error)}`);
+            return 'unrecorded' as const;
+          },
+        );
+        // Not recorded yet (its producer's queued is on its way): back to the queue, its turn kept.
+        return deferred === 'unrecorded' ? 'hand-back' : 'ack';
+      }
       case 'success':
-        await record!.finish('success', { duration: outcome.duration });
+        await record!.finish('success', {
+          duration: outcome.duration,
+          ...recordResult(outcome.result, this.options.resultMaxSize),
+        });
         this.metrics?.taskProcessed(task!.name, task!.priority, 'success', outcome.duration);
         return 'ack';
       case 'failed':
@@ -320,6 +486,35 @@ export class TaskExecutor {
     }
   }
 
+  /**
+   * Frees the slot, waits, then publishes the message again to its queue, counted; it is
+   * acknowledged once that publish is confirmed. False when a shutdown cut the wait short.
+   */
+  private async handBack(
+    delivery: Delivery,
+    { wait, headers }: Extract<TaskOutcome, { kind: 'unhandled' }>,
+  ): Promise<boolean> {
+    delivery.release?.();
+    const { abort } = delivery;
+    if (!abort.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        const stopListening = abort.onAbort(done);
+        function done() {
+          clearTimeout(timer);
+          stopListening();
+          resolve();
+        }
+      });
+    }
+    if (abort.aborted) return false;
+    this.logger.debug?.(
+      `No handler for a task from ${delivery.queue} here; handed back for another worker (${headers[UNHANDLED_HEADERS.handBacks]})`,
+    );
+    await this.broker.handBack(delivery.msg, delivery.queue, { headers });
+    return true;
+  }
+
   private async deadLetter(
     delivery: Delivery,
     { reason, detail, taskId, task }: Extract<TaskOutcome, { kind: 'dead-letter' }>,
@@ -346,8 +541,55 @@ export class TaskExecutor {
   }
 }
 
-/** How the handler ended, and how long it ran (ms). */
-type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration: number };
+/** A non-negative integer header (AMQP may carry it as a number or, from other clients, text). */
+function counter(value: unknown): number | undefined {
+  const number = typeof value === 'string' && value !== '' ? Number(value) : value;
+  return typeof number === 'number' && Number.isSafeInteger(number) && number >= 0
+    ? number
+    : undefined;
+}
+
+/** How long an attempt whose group has no free slot waits before it is tried again (ms, at least). */
+const GROUP_RETRY = 500;
+
+/** How the handler ended (and what it returned), and how long it ran (ms). */
+type HandlerResult = Settled & { duration: number };
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** The event an outcome means for listeners, if any (a skipped or handed-back one means none). */
+function outcomeEvent(outcome: TaskOutcome, attempt: Attempt | undefined): TaskEvent | undefined {
+  const task = attempt && taskInfo(attempt.task, attempt.settings.retry);
+  switch (outcome.kind) {
+    case 'dead-letter': {
+      const envelope = outcome.task;
+      return {
+        type: 'dead-lettered',
+        task: task ?? (envelope ? taskInfo(envelope, envelope.retry ?? 0) : null),
+        taskId: outcome.taskId ?? null,
+        reason: outcome.reason,
+        detail: outcome.detail,
+      };
+    }
+    case 'success':
+      return { type: 'completed', task: task!, result: outcome.result, duration: outcome.duration };
+    case 'failed':
+      return { type: 'failed', task: task!, error: outcome.error, duration: outcome.duration };
+    case 'retry':
+      return {
+        type: 'retrying',
+        task: task!,
+        error: outcome.error,
+        duration: outcome.duration,
+        nextTaskId: outcome.next.taskId,
+        wait: outcome.wait,
+      };
+    case 'cancelled':
+      return { type: 'cancelled', task: task!, duration: outcome.duration };
+    default:
+      return undefined;
+  }
+}
 
 /**
  * Runs `work`, giving up when `abort` aborts or after `timeout` ms (which aborts it): a handler
@@ -356,8 +598,8 @@ type HandlerResult = ({ ok: true } | { ok: false; error: unknown }) & { duration
 function runWithin(
   timeout: number,
   abort: TaskAbort,
-  work: () => Promise<void>,
-): Promise<{ ok: true } | { ok: false; error: unknown }> {
+  work: () => Promise<unknown>,
+): Promise<Settled> {
   return new Promise((resolve) => {
     // Cancelled (or shut down) before it started: the handler is not run.
     if (abort.aborted) return resolve({ ok: false, error: abort.reason });
@@ -365,13 +607,13 @@ function runWithin(
     const stopListening = abort.onAbort((error) => finish({ ok: false, error }));
     // The first outcome counts; a later one (a handler finishing after its timeout) changes
     // nothing: clearing and resolving again are no-ops.
-    function finish(outcome: { ok: true } | { ok: false; error: unknown }) {
+    function finish(outcome: Settled) {
       clearTimeout(timer);
       stopListening();
       resolve(outcome);
     }
     work().then(
-      () => finish({ ok: true }),
+      (value) => finish({ ok: true, value }),
       (error: unknown) => finish({ ok: false, error }),
     );
   });

@@ -7,27 +7,15 @@ import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { COGMAN_REDIS, type CogmanRedis } from '../store/redis-connection';
 import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
-
-/** How often each worker process reports the deliveries it holds. */
-export const WORKER_REPORT_INTERVAL = 2000;
-/** A report not refreshed for this long no longer counts (its worker stopped or died). */
-export const WORKER_REPORT_TTL = 10_000;
-
-/** Fields of a report that are not queue names. */
-export const WORKER_REPORT_FIELDS = new Set([
-  'pid',
-  'host',
-  'at',
-  'active',
-  'high_concurrency',
-  'low_concurrency',
-  'started',
-]);
+import { TaskHandlerRegistry } from './task-handler.registry';
+import { WORKER_REPORT_INTERVAL, WORKER_REPORT_TTL } from './worker-directory';
 
 /**
  * Unacknowledged messages are not visible over AMQP (`checkQueue` counts only ready ones), so
  * each worker process reports the deliveries it holds per queue in Redis, every
- * `WORKER_REPORT_INTERVAL`, and the REST API sums the live reports. A report lapses after
+ * `WORKER_REPORT_INTERVAL`, and the REST API sums the live reports. The report also names the
+ * tasks the worker has handlers for (`tasks`, a JSON list; see `WorkerDirectory`), so producers
+ * learn of a task that no worker runs, and a worker of a task it cannot run whether another can. A report lapses after
  * `WORKER_REPORT_TTL` and is removed when the worker stops.
  */
 @Injectable()
@@ -44,6 +32,7 @@ export class WorkerStatusReporter {
     @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     private readonly consumer: TaskConsumer,
     private readonly topology: TaskTopology,
+    private readonly registry: TaskHandlerRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
@@ -100,6 +89,7 @@ export class WorkerStatusReporter {
       active: this.consumer.activeCount,
       high_concurrency: this.options.highPriorityConcurrency,
       low_concurrency: this.options.lowPriorityConcurrency,
+      tasks: JSON.stringify(this.registry.names()),
     };
     for (const queue of [...this.topology.high, ...this.topology.low]) {
       fields[queue] = held.get(queue) ?? 0;

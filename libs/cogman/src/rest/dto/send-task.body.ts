@@ -27,6 +27,7 @@ export const SEND_TASK_FIELDS: ReadonlySet<string> = new Set([
   'primaryKey',
   'headers',
   'unique',
+  'group',
 ]);
 
 /** Body of `POST /tasks`: what `CogmanClient.sendTask` takes, as JSON. */
@@ -110,4 +111,14 @@ export class SendTaskBody {
   @Allow()
   @Raw()
   unique?: UniqueTaskOptions | boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'Group of the task: a handler with groupConcurrency runs that many of a group at once',
+    example: 'tenant-42',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 255)
+  group?: string;
 }

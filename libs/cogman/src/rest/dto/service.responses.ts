@@ -60,11 +60,25 @@ export class QueueStateDto {
   error?: string;
 }
 
+/** One task name of `GET /queues` and the workers that run it. */
+export class TaskWorkersDto {
+  @ApiProperty() name!: string;
+  @ApiProperty({ type: [String], description: 'Ids of the live workers with its handler' })
+  workers!: string[];
+}
+
 /** `GET /queues`. */
 export class QueuesDto {
   @ApiProperty({ type: [QueueStateDto] }) queues!: QueueStateDto[];
   @ApiProperty({ type: Number, nullable: true, description: 'Cogman workers reporting' })
   workers!: number | null;
+  @ApiProperty({
+    type: [TaskWorkersDto],
+    nullable: true,
+    description:
+      'The task names the live workers have handlers for, and which workers (null if Redis could not be read)',
+  })
+  tasks!: TaskWorkersDto[] | null;
   @ApiProperty({ description: 'Workers report every this many ms' }) reportInterval!: number;
   @ApiProperty({
     enum: ['high', 'low'],

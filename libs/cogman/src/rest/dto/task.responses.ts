@@ -38,6 +38,20 @@ export class TaskRecordDto {
       'POST /tasks of a unique task: true when an unfinished task had its key (this is that task; none was created)',
   })
   deduplicated?: boolean;
+  @ApiProperty({
+    required: false,
+    description: 'What the handler returned, with success (a base64 string for a Buffer)',
+  })
+  result?: unknown;
+  @ApiProperty({ required: false, enum: ['json', 'base64'], description: 'base64: a Buffer' })
+  resultEncoding?: 'json' | 'base64';
+  @ApiProperty({ required: false, description: 'Why the return value was not recorded' })
+  resultError?: string;
+  @ApiProperty({
+    required: false,
+    description: 'The last progress the handler reported: a number 0-100 or a JSON object',
+  })
+  progress?: unknown;
 }
 
 /** `GET /tasks/:id`: the attempt asked for and every attempt of its task. */

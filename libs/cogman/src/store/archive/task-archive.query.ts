@@ -3,6 +3,7 @@ import {
   BINARY_CONTENT_TYPE,
   decodePayload,
   isTaskStatus,
+  readResult,
   JSON_CONTENT_TYPE,
   type EncodedPayload,
   type TaskEnvelope,
@@ -212,9 +213,10 @@ function requiredDate(field: string, value: unknown): Date {
 }
 
 /** A document as read back (lean): the payload may come as a BSON Binary. */
-export type StoredTaskDocument = Omit<Partial<TaskDocument>, 'payload'> & {
+export type StoredTaskDocument = Omit<Partial<TaskDocument>, 'payload' | 'result'> & {
   _id: string;
   payload?: unknown;
+  result?: unknown;
 };
 
 /** The record of an archived attempt; null for a document without a valid status. */
@@ -232,7 +234,31 @@ export function toTaskRecord(doc: StoredTaskDocument): TaskRecord | null {
     duration: doc.duration ?? null,
     startedAt: doc.started_at ?? null,
     updatedAt: doc.updated_at ?? envelope.createdAt,
+    ...archivedExtras(doc),
   };
+}
+
+/** The result, its note and the progress of a document, where it has them. */
+function archivedExtras(
+  doc: StoredTaskDocument,
+): Pick<TaskRecord, 'result' | 'resultError' | 'progress'> {
+  const extras: Pick<TaskRecord, 'result' | 'resultError' | 'progress'> = {};
+  const result = bytes(doc.result);
+  if (result) {
+    extras.result = readResult({
+      contentType: doc.result_type === 'binary' ? BINARY_CONTENT_TYPE : JSON_CONTENT_TYPE,
+      body: result,
+    });
+  }
+  if (typeof doc.result_error === 'string') extras.resultError = doc.result_error;
+  if (typeof doc.progress === 'string') {
+    try {
+      extras.progress = JSON.parse(doc.progress);
+    } catch {
+      extras.progress = doc.progress;
+    }
+  }
+  return extras;
 }
 
 /** The attempt as it was sent, payload encoded, ready to publish again. */

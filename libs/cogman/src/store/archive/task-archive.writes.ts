@@ -197,6 +197,12 @@ export function statusFields(change: TaskStatusChange): Partial<TaskDocument> {
   };
   if (change.failError !== undefined) fields.fail_error = change.failError;
   if (change.duration !== undefined) fields.duration = change.duration;
+  if (change.result !== undefined) {
+    fields.result = change.result.body;
+    fields.result_type = change.result.contentType === BINARY_CONTENT_TYPE ? 'binary' : 'json';
+  }
+  if (change.resultError !== undefined) fields.result_error = change.resultError;
+  if (change.progress !== undefined) fields.progress = change.progress;
   if (change.runAt !== undefined) fields.run_at = change.runAt;
   if (change.startedAt !== undefined) fields.started_at = change.startedAt;
   // The retries that apply, once a worker knows them.

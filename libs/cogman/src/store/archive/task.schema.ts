@@ -40,6 +40,13 @@ export interface TaskDocument {
   /** `TASK_STATUS_RANK` of `status`; 0 until the first status change is applied. */
   status_rank: number;
   fail_error?: string;
+  /** What the handler returned (JSON text or bytes, as `result_type` says), with `success`. */
+  result?: Buffer;
+  result_type?: 'json' | 'binary';
+  /** Why the handler's return value is not recorded. */
+  result_error?: string;
+  /** The last progress the handler reported, as JSON text. */
+  progress?: string;
   /** Milliseconds the handler ran. */
   duration?: number;
   /** When a worker started the handler. */
@@ -103,6 +110,10 @@ export const TaskSchema = new Schema<TaskDocument>(
     status: { type: String, enum: TASK_STATUSES, required: true },
     status_rank: { type: Number, required: true },
     fail_error: { type: String },
+    result: { type: Buffer },
+    result_type: { type: String, enum: ['json', 'binary'] },
+    result_error: { type: String },
+    progress: { type: String },
     duration: { type: Number },
     started_at: { type: Date },
     headers: { type: [TaskHeaderSchema], default: undefined },
