@@ -167,6 +167,31 @@ describe('Dashboard: serving and its REST endpoints', () => {
       );
     });
 
+    it('tells in the snapshot which priority is paused, as a warning instead of "no consumer"', async () => {
+      expect((await call(`${app.api}/queues/low/pause`, { method: 'POST', body: {} })).status).toBe(
+        200,
+      );
+      try {
+        const overview = await waitFor('the snapshot to show the pause', async () => {
+          const answer = await call(`${app.api}/overview`);
+          return answer.body.pauses?.low.paused ? answer.body : null;
+        });
+        expect(overview.pauses).toEqual({
+          high: { paused: false, since: null },
+          low: { paused: true, since: expect.any(String) },
+        });
+        const codes = overview.warnings.map((w: { code: string }) => w.code);
+        expect(codes).toContain('LOW_PRIORITY_PAUSED');
+        expect(codes).not.toContain('NO_LOW_PRIORITY_CONSUMER');
+      } finally {
+        await call(`${app.api}/queues/low/resume`, { method: 'POST', body: {} });
+      }
+      await waitFor('the snapshot to show the resume', async () => {
+        const answer = await call(`${app.api}/overview`);
+        return answer.body.pauses?.low.paused === false;
+      });
+    });
+
     it('streams the snapshot as server-sent events, one shared snapshot for every stream', async () => {
       const events = await Promise.all([readEvents(app.api, 2), readEvents(app.api, 2)]);
       for (const stream of events) {

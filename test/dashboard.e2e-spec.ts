@@ -222,6 +222,117 @@ describe('Dashboard in a browser', () => {
     }
   });
 
+  it('lists the schedules, follows their tasks, triggers, pauses, resumes and deletes them', async () => {
+    await client.upsertSchedule({
+      id: 'nightly-report',
+      name: 'email',
+      cron: '0 3 * * *',
+      timezone: 'Europe/Berlin',
+      payload: { report: 'nightly' },
+    });
+    await client.upsertSchedule({ id: 'heartbeat', name: 'email', every: 2000 });
+    try {
+      await page.goto(dashboard);
+      await page.getByRole('link', { name: 'Schedules', exact: true }).click();
+      await page.getByRole('heading', { name: 'Schedules', exact: true }).waitFor();
+      const nightly = page.locator('tr[data-schedule="nightly-report"]');
+      await nightly.getByText('0 3 * * *').waitFor();
+      expect(await nightly.getByText('Europe/Berlin').count()).toBe(1);
+      expect(await nightly.locator('[data-paused="false"]').count()).toBe(1);
+      expect(await nightly.getByText('not yet').count()).toBe(1);
+      // Its next run: 03:00 in Berlin, the day's 01:00 or 02:00 UTC (the browser's zone is UTC).
+      expect(await nightly.locator('td').nth(3).textContent()).toMatch(/0[12]:00:00/);
+
+      // A tick of the heartbeat shows up live as its last run, linked to its task.
+      const heartbeat = page.locator('tr[data-schedule="heartbeat"]');
+      await heartbeat.getByText('every 2 s').waitFor();
+      await heartbeat.getByText('Succeeded').waitFor();
+      await heartbeat.getByRole('button', { name: 'Pause' }).click();
+      await heartbeat.locator('[data-paused="true"]').waitFor();
+      expect(await heartbeat.locator('td').nth(3).textContent()).toBe('—');
+      expect((await client.getSchedule('heartbeat'))?.paused).toBe(true);
+      await page.mouse.move(0, 0);
+      await shot(page, 'schedules');
+      const last = (await client.getSchedule('heartbeat'))!.lastTask!;
+      await heartbeat.locator(`a[href$="${last.taskId}"]`).click();
+      await page.getByRole('heading', { name: /email/ }).waitFor();
+      await page.getByText(/^heartbeat@\d{4}-\d\d-\d\dT[\d:.]+Z$/).waitFor();
+      await page.goBack();
+
+      // Trigger now: the task it sent is linked in the row, and runs.
+      await nightly.getByRole('button', { name: 'Trigger now' }).click();
+      const triggered = nightly.getByText('Triggered:').getByRole('link');
+      await triggered.waitFor();
+      const taskId = await triggered.textContent();
+      await triggered.click();
+      await page.getByRole('heading', { name: /email/ }).waitFor();
+      await page.locator('h1').getByText('Succeeded').waitFor();
+      expect(page.url()).toContain(`#/tasks/${taskId}`);
+      expect((await client.getTask(taskId!))?.payload).toEqual({ report: 'nightly' });
+      await page.goBack();
+
+      await heartbeat.getByRole('button', { name: 'Resume' }).click();
+      await heartbeat.locator('[data-paused="false"]').waitFor();
+      expect((await client.getSchedule('heartbeat'))?.paused).toBe(false);
+      await heartbeat.getByRole('button', { name: 'Delete' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByText('Delete the schedule heartbeat?').waitFor();
+      await dialog.getByRole('button', { name: 'Delete' }).click();
+      await heartbeat.waitFor({ state: 'detached' });
+      expect(await client.getSchedule('heartbeat')).toBeNull();
+      expect(await nightly.count()).toBe(1);
+    } finally {
+      for (const id of ['nightly-report', 'heartbeat']) {
+        await client.removeSchedule(id).catch(() => {});
+      }
+    }
+  });
+
+  it('pauses the low priority from the overview: its tasks wait until it is resumed', async () => {
+    try {
+      await page.goto(dashboard);
+      const low = page.locator('li[data-priority="low"]');
+      const all = page.locator('li[data-priority="all"]');
+      await low.locator('[data-paused="false"]').waitFor();
+      expect(await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').count()).toBe(0);
+      await low.getByRole('button', { name: 'Pause' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.getByText('Pause the low priority?').waitFor();
+      await dialog.getByRole('button', { name: 'Pause' }).click();
+      await low.locator('[data-paused="true"]', { hasText: 'Paused' }).waitFor();
+      await all.locator('[data-paused="true"]', { hasText: 'Partly paused' }).waitFor();
+      expect(await page.locator('li[data-priority="high"] [data-paused="false"]').count()).toBe(1);
+      await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor();
+      expect((await client.pauses()).low.paused).toBe(true);
+      // Once the broker counts no consumer on the low priority queue, nothing can take a task.
+      await waitFor('the worker to stop consuming the low priority', async () =>
+        (await client.queues()).queues.every((q) => q.kind !== 'low' || q.consumers === 0),
+      );
+
+      // A task sent now stays in its queue: the overview shows it ready, not taken.
+      const task = await client.sendTask({ name: 'email', priority: 'low', payload: { held: 1 } });
+      await page
+        .locator('.tile', { hasText: 'Ready, low priority' })
+        .locator('.tile-value', { hasText: /^1$/ })
+        .waitFor();
+      expect((await client.getTask(task.taskId))?.status).toBe('queued');
+      await page.mouse.move(0, 0);
+      await shot(page, 'overview-paused');
+
+      await low.getByRole('button', { name: 'Resume' }).click();
+      await low.locator('[data-paused="false"]').waitFor();
+      await all.locator('[data-paused="false"]').waitFor();
+      await page.locator('li[data-code="LOW_PRIORITY_PAUSED"]').waitFor({ state: 'detached' });
+      await waitFor(
+        'the held task to run once resumed',
+        async () => (await client.getTask(task.taskId))?.status === 'success',
+      );
+    } finally {
+      // Never leave the namespace paused for the next tests.
+      await client.resume('low');
+    }
+  });
+
   it('shows the overview and the workers, in light and dark themes', async () => {
     await client.sendTask({ name: 'email', delay: 600_000 });
     await page.goto(dashboard);
@@ -404,6 +515,34 @@ describe('Dashboard in a browser: global prefix, strict CSP, API key, read-only'
       }, task.taskId);
       expect(status).toBe(403);
       expect((await app.app.get(CogmanClient).getTask(task.taskId))?.status).toBe('scheduled');
+
+      // Schedules and pauses are shown, with no action, and their actions are refused.
+      const client = app.app.get(CogmanClient);
+      await client.upsertSchedule({ id: 'read-only-report', name: 'email', cron: '0 3 * * *' });
+      await page.getByRole('link', { name: 'Schedules', exact: true }).click();
+      await page.locator('tr[data-schedule="read-only-report"] [data-paused="false"]').waitFor();
+      expect(await page.locator('main button').allTextContents()).toEqual([]);
+      await page.getByRole('link', { name: 'Overview', exact: true }).click();
+      await page.locator('li[data-priority="low"] [data-paused="false"]').waitFor();
+      expect(await page.locator('main button').allTextContents()).toEqual([]);
+      const refused = await page.evaluate(async () => {
+        const headers = { 'x-cogman-dashboard': '1', 'content-type': 'application/json' };
+        // One after the other: parallel requests would open sockets the browser keeps.
+        const statuses = [];
+        for (const [path, method] of [
+          ['../queues/low/pause', 'POST'],
+          ['../schedules/read-only-report/pause', 'POST'],
+          ['../schedules/read-only-report', 'DELETE'],
+        ]) {
+          const body = method === 'POST' ? '{}' : undefined;
+          statuses.push((await fetch(path, { method, headers, body })).status);
+        }
+        return statuses;
+      });
+      expect(refused).toEqual([403, 403, 403]);
+      expect((await client.pauses()).low.paused).toBe(false);
+      expect((await client.getSchedule('read-only-report'))?.paused).toBe(false);
+      await client.removeSchedule('read-only-report');
     } finally {
       await page.close();
       await app.app.close();

@@ -75,11 +75,18 @@ export interface Warning {
   message: string;
 }
 
+export type Priority = 'high' | 'low';
+
+/** Whether each priority is paused (`GET /queues/pauses`), and since when. */
+export type Pauses = Record<Priority, { paused: boolean; since: string | null }>;
+
 export interface Overview {
   at: string;
   queues: QueueState[] | null;
   queuesError?: string;
   workers: Worker[] | null;
+  /** Null when Redis could not be read (or from a server that does not tell). */
+  pauses?: Pauses | null;
   deadLetters: number | null;
   offlineTasks: number;
   pendingRedisWrites: number;
@@ -102,6 +109,22 @@ export interface DeadLetter {
   payloadEncoding: 'json' | 'base64';
   payload: unknown;
   headers: Record<string, unknown>;
+}
+
+/** A recurring schedule (`GET /schedules`). */
+export interface Schedule {
+  id: string;
+  name: string;
+  cron?: string;
+  timezone?: string;
+  every?: number;
+  missed?: 'once' | 'skip';
+  priority?: Priority;
+  source: 'code' | 'api';
+  paused: boolean;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastTask: { taskId: string; status: TaskStatus | null } | null;
 }
 
 export interface CountBucket {
@@ -168,12 +191,17 @@ function headers(json: boolean): Record<string, string> {
   return result;
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+async function request<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const json = method === 'POST';
   const response = await fetch(apiBase + path, {
     method,
-    headers: headers(method === 'POST'),
+    headers: headers(json),
     // Unsafe requests are JSON only, with a header a cross-site form cannot set.
-    body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+    body: json ? JSON.stringify(body ?? {}) : undefined,
     credentials: 'same-origin',
     cache: 'no-store',
   });
@@ -210,6 +238,7 @@ export async function login(key: string): Promise<void> {
 
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: unknown): Promise<T> => request<T>('POST', path, body);
+export const remove = (path: string): Promise<void> => request<void>('DELETE', path);
 
 /** A query string of the defined values (lists joined by commas). */
 export function query(
@@ -227,3 +256,4 @@ export function query(
 }
 
 export const taskPath = (id: string) => `tasks/${encodeURIComponent(id)}`;
+export const schedulePath = (id: string) => `schedules/${encodeURIComponent(id)}`;

@@ -5,6 +5,7 @@ import { useLive } from './hooks';
 import { live } from './live';
 import { DeadLettersPage } from './pages/dead-letters';
 import { OverviewPage } from './pages/overview';
+import { SchedulesPage } from './pages/schedules';
 import { TaskPage } from './pages/task';
 import { TasksPage } from './pages/tasks';
 import { WorkersPage } from './pages/workers';
@@ -34,6 +35,7 @@ const NAV = [
     view: 'scheduled',
   },
   { label: 'Failed', path: '/tasks', params: { status: 'failed' }, view: 'failed' },
+  { label: 'Schedules', path: '/schedules', params: undefined },
   { label: 'Dead letters', path: '/dead-letters', params: undefined },
   { label: 'Workers', path: '/workers', params: undefined },
 ];
@@ -60,6 +62,7 @@ export function App() {
   else if (route.path === '/tasks') page = <TasksPage params={route.params} />;
   else if (route.path.startsWith('/tasks/'))
     page = <TaskPage id={decodeURIComponent(route.path.slice('/tasks/'.length))} />;
+  else if (route.path === '/schedules') page = <SchedulesPage />;
   else if (route.path === '/dead-letters') page = <DeadLettersPage />;
   else if (route.path === '/workers') page = <WorkersPage />;
   else

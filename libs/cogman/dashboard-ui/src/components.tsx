@@ -42,6 +42,18 @@ export function Status({ status }: { status: TaskStatus }) {
   );
 }
 
+/** Whether something is paused or running, by an icon and a word (never by colour alone). */
+export function RunState({ paused, label }: { paused: boolean; label?: string }) {
+  return (
+    <span class={`run-state ${paused ? 'run-paused' : 'run-running'}`} data-paused={String(paused)}>
+      <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" focusable="false">
+        <path d={paused ? 'M4 2.5h3v11H4zm5 0h3v11H9z' : 'M4 2.5v11l9-5.5z'} fill="currentColor" />
+      </svg>
+      <span>{label ?? (paused ? 'Paused' : 'Running')}</span>
+    </span>
+  );
+}
+
 export function Level({ level }: { level: 'error' | 'warning' | 'info' }) {
   const icon = level === 'error' ? '✕' : level === 'warning' ? '!' : 'i';
   return (

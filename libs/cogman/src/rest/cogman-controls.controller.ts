@@ -27,7 +27,6 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { CogmanClient } from '../client/cogman.client';
-import type { CogmanPauses } from '../worker/queue-pauses';
 import type { CogmanSchedule } from '../client/task-schedules';
 import { ScheduleNotFoundError } from '../errors';
 import {
@@ -39,7 +38,7 @@ import {
 } from './dto/schedule.dto';
 import { TaskRecordDto } from './dto/task.responses';
 import { taskJson } from './cogman.controller';
-import { PausesDto, PriorityParams } from './dto/pause.dto';
+import { PausesDto, pausesJson, PriorityParams } from './dto/pause.dto';
 import { RestErrorDto } from './dto/service.responses';
 import { RestAccessGuard } from './rest-access.guard';
 import { RestExceptionFilter } from './rest-exception.filter';
@@ -247,12 +246,4 @@ function scheduleJson(schedule: CogmanSchedule): ScheduleDto {
     nextRunAt: schedule.nextRunAt?.toISOString() ?? null,
     lastRunAt: schedule.lastRunAt?.toISOString() ?? null,
   };
-}
-
-function pausesJson(pauses: CogmanPauses): PausesDto {
-  const one = ({ paused, since }: CogmanPauses['high']) => ({
-    paused,
-    since: since?.toISOString() ?? null,
-  });
-  return { high: one(pauses.high), low: one(pauses.low) };
 }

@@ -1,9 +1,10 @@
 import type { CogmanClient } from '../client/cogman.client';
 import type { CogmanQueues, CogmanServices } from '../inspector/cogman.inspector';
+import type { CogmanPauses } from '../worker/queue-pauses';
 import { OVERVIEW_INTERVAL, OverviewSnapshot } from './overview.snapshot';
 
 /** A client whose reads are counted: what the snapshot costs the broker and Redis. */
-function fakeClient(deadLetters: { count: number }) {
+function fakeClient(deadLetters: { count: number }, paused: { high?: Date } = {}) {
   const calls = { queues: 0, workers: 0 };
   const client = {
     services: (): Partial<CogmanServices> => ({
@@ -31,6 +32,11 @@ function fakeClient(deadLetters: { count: number }) {
       calls.workers++;
       return Promise.resolve([]);
     },
+    pauses: (): Promise<CogmanPauses> =>
+      Promise.resolve({
+        high: { paused: paused.high !== undefined, since: paused.high ?? null },
+        low: { paused: false, since: null },
+      }),
   };
   return { client: client as unknown as CogmanClient, calls };
 }
@@ -96,5 +102,17 @@ describe('OverviewSnapshot', () => {
       }),
     );
     expect(later.deadLetters).toBe(5);
+  });
+
+  it('tells which priority is paused, instead of warning that it has no consumer', async () => {
+    const since = new Date('2026-01-02T03:04:05.000Z');
+    const snapshot = new OverviewSnapshot(fakeClient({ count: 0 }, { high: since }).client);
+    const overview = await snapshot.current();
+    expect(overview.pauses).toEqual({
+      high: { paused: true, since: since.toISOString() },
+      low: { paused: false, since: null },
+    });
+    expect(overview.warnings.map((w) => w.code)).toEqual(['HIGH_PRIORITY_PAUSED', 'NO_WORKER']);
+    expect(overview.warnings[0]).toMatchObject({ level: 'warning' });
   });
 });

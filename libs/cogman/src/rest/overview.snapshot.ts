@@ -3,6 +3,7 @@ import { defer, from, shareReplay, switchMap, timer, type Observable } from 'rxj
 import { CogmanClient } from '../client/cogman.client';
 import type { CogmanWorkerReport } from '../inspector/cogman.inspector';
 import type { OverviewDto, OverviewWarningDto, WorkerDto } from './dto/operations.responses';
+import { pausesJson } from './dto/pause.dto';
 
 /** How often the shared snapshot is computed while someone watches. */
 export const OVERVIEW_INTERVAL = 2000;
@@ -39,9 +40,10 @@ export class OverviewSnapshot {
 
   private async compute(): Promise<OverviewDto> {
     const services = this.client.services();
-    const [queues, workers] = await Promise.allSettled([
+    const [queues, workers, pauses] = await Promise.allSettled([
       this.client.queues(),
       this.client.workers(),
+      this.client.pauses(),
     ]);
     const queueStates = queues.status === 'fulfilled' ? queues.value.queues : null;
     const deadLetters = queueStates?.find((queue) => queue.kind === 'dead-letter')?.ready ?? null;
@@ -50,6 +52,7 @@ export class OverviewSnapshot {
       queues: queueStates,
       ...(queues.status === 'rejected' ? { queuesError: errorText(queues.reason) } : {}),
       workers: workers.status === 'fulfilled' ? workers.value.map(workerJson) : null,
+      pauses: pauses.status === 'fulfilled' ? pausesJson(pauses.value) : null,
       deadLetters,
       offlineTasks: services.offlineTasks,
       pendingRedisWrites: services.pendingRedisWrites,
@@ -77,6 +80,15 @@ export class OverviewSnapshot {
     }
     if (overview.queuesError) warn('error', 'QUEUES_UNKNOWN', overview.queuesError);
     for (const kind of ['high', 'low'] as const) {
+      // A paused priority has no consumer on purpose: say it is paused instead.
+      if (overview.pauses?.[kind].paused) {
+        warn(
+          'warning',
+          `${kind.toUpperCase()}_PRIORITY_PAUSED`,
+          `The ${kind} priority is paused: no worker starts its tasks until it is resumed`,
+        );
+        continue;
+      }
       const idle = (overview.queues ?? []).filter(
         (queue) => queue.kind === kind && queue.consumers === 0,
       );

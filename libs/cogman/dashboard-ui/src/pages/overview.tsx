@@ -1,7 +1,17 @@
 import { lazy, Suspense } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, get, query, type CountBucket, type QueueState } from '../api';
-import { ErrorBox, Level } from '../components';
+import {
+  ApiError,
+  get,
+  post,
+  query,
+  settings,
+  type CountBucket,
+  type Pauses,
+  type Priority,
+  type QueueState,
+} from '../api';
+import { Confirm, ErrorBox, Level, notify, RunState } from '../components';
 import { count, dateTime } from '../format';
 import { useLive, useLoad } from '../hooks';
 import { href } from '../router';
@@ -57,6 +67,7 @@ export function OverviewPage() {
         <Tile label="Dead letters" value={overview.deadLetters} link={href('/dead-letters')} />
         <Tile label="Offline buffer (this process)" value={overview.offlineTasks} />
       </div>
+      <Processing pauses={overview.pauses ?? null} at={overview.at} />
       <section aria-labelledby="queues-title" class="card">
         <h2 id="queues-title">Queues</h2>
         <table class="table">
@@ -86,7 +97,11 @@ export function OverviewPage() {
                 <td class="num">{count(queue.ready)}</td>
                 <td class="num">{queue.kind === 'dead-letter' ? '—' : count(queue.unacked)}</td>
                 <td class="num">
-                  {queue.consumers === 0 && queue.kind !== 'dead-letter' ? (
+                  {queue.consumers === 0 &&
+                  queue.kind !== 'dead-letter' &&
+                  overview.pauses?.[queue.kind].paused ? (
+                    <span class="muted">0 (paused)</span>
+                  ) : queue.consumers === 0 && queue.kind !== 'dead-letter' ? (
                     <span class="bad">
                       <span aria-hidden="true">! </span>0
                     </span>
@@ -116,6 +131,105 @@ export function OverviewPage() {
         <p class="card muted">Throughput over time needs the MongoDB archive (mongoUri).</p>
       )}
     </div>
+  );
+}
+
+type Target = Priority | 'all';
+
+const TARGET_LABELS: Record<Target, string> = {
+  all: 'Both (the namespace)',
+  high: 'High priority',
+  low: 'Low priority',
+};
+
+/**
+ * Whether each priority is processed or paused, with Pause (confirmed) and Resume for each and
+ * for the whole namespace. The answer of an action is shown until a later snapshot arrives.
+ */
+function Processing({ pauses: live, at }: { pauses: Pauses | null; at: string }) {
+  const [answered, setAnswered] = useState<{ pauses: Pauses; at: number } | null>(null);
+  const [confirming, setConfirming] = useState<Target | null>(null);
+  const pauses = answered && answered.at > Date.parse(at) ? answered.pauses : live;
+  const act = async (action: 'pause' | 'resume', target: Target) => {
+    try {
+      const path = target === 'all' ? `queues/${action}` : `queues/${target}/${action}`;
+      setAnswered({ pauses: await post<Pauses>(path), at: Date.now() });
+      const what = target === 'all' ? 'Both priorities' : `The ${target} priority`;
+      notify(action === 'pause' ? `${what} paused` : `${what} resumed`);
+    } catch (error) {
+      notify(error instanceof Error ? error.message : String(error), 'error');
+    }
+  };
+  const state = (target: Target) => {
+    if (!pauses) return null;
+    if (target !== 'all') return pauses[target];
+    const paused = pauses.high.paused && pauses.low.paused;
+    const since = [pauses.high.since, pauses.low.since].filter((s): s is string => s !== null);
+    return { paused, partly: !paused && since.length > 0, since: since.sort()[0] ?? null };
+  };
+  return (
+    <section aria-labelledby="processing-title" class="card">
+      <div class="card-head">
+        <h2 id="processing-title">Processing</h2>
+        {!pauses ? (
+          <p class="muted">Whether a priority is paused is unknown (Redis could not be read).</p>
+        ) : (
+          <ul class="pause-list">
+            {(['high', 'low', 'all'] as const).map((target) => {
+              const one = state(target)!;
+              const partly = 'partly' in one && one.partly;
+              return (
+                <li key={target} data-priority={target}>
+                  <strong>{TARGET_LABELS[target]}</strong>{' '}
+                  <RunState
+                    paused={one.paused || partly}
+                    label={partly ? 'Partly paused' : undefined}
+                  />
+                  {one.since && <span class="muted small"> since {dateTime(one.since)}</span>}
+                  {!settings.readOnly && !one.paused && (
+                    <button
+                      type="button"
+                      aria-label={`Pause: ${TARGET_LABELS[target].toLowerCase()}`}
+                      onClick={() => setConfirming(target)}
+                    >
+                      Pause
+                    </button>
+                  )}
+                  {!settings.readOnly && (one.paused || partly) && (
+                    <button
+                      type="button"
+                      class="primary"
+                      aria-label={`Resume: ${TARGET_LABELS[target].toLowerCase()}`}
+                      onClick={() => void act('resume', target)}
+                    >
+                      Resume
+                    </button>
+                  )}
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </div>
+      {confirming && (
+        <Confirm
+          title={
+            confirming === 'all'
+              ? 'Pause both priorities (the whole namespace)?'
+              : `Pause the ${confirming} priority?`
+          }
+          confirmLabel="Pause"
+          danger
+          onConfirm={() => act('pause', confirming)}
+          onClose={() => setConfirming(null)}
+        >
+          <p>
+            Within about a second no worker process starts a new task of it; running tasks finish.
+            New tasks are still accepted and wait in their queue until it is resumed.
+          </p>
+        </Confirm>
+      )}
+    </section>
   );
 }
 

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { PausesDto } from './pause.dto';
 import { QueueStateDto } from './service.responses';
 
 /** One worker process of `GET /workers`, from the report it writes to Redis. */
@@ -47,6 +48,12 @@ export class OverviewDto {
   @ApiProperty({ type: [QueueStateDto], nullable: true }) queues!: QueueStateDto[] | null;
   @ApiPropertyOptional({ description: 'Why the queues could not be read' }) queuesError?: string;
   @ApiProperty({ type: [WorkerDto], nullable: true }) workers!: WorkerDto[] | null;
+  @ApiProperty({
+    type: PausesDto,
+    nullable: true,
+    description: 'Whether each priority is paused (null when Redis could not be read)',
+  })
+  pauses!: PausesDto | null;
   @ApiProperty({ type: Number, nullable: true }) deadLetters!: number | null;
   @ApiProperty({ description: 'Tasks this process holds while the broker is unreachable' })
   offlineTasks!: number;

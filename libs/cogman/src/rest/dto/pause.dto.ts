@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import type { TaskPriority } from '../../task';
+import type { CogmanPauses } from '../../worker/queue-pauses';
 
 /** The `:priority` of a pause or resume route. */
 export class PriorityParams {
@@ -20,4 +21,13 @@ export class PauseStateDto {
 export class PausesDto {
   @ApiProperty({ type: PauseStateDto }) high!: PauseStateDto;
   @ApiProperty({ type: PauseStateDto }) low!: PauseStateDto;
+}
+
+/** The paused state as JSON. */
+export function pausesJson(pauses: CogmanPauses): PausesDto {
+  const one = ({ paused, since }: CogmanPauses['high']) => ({
+    paused,
+    since: since?.toISOString() ?? null,
+  });
+  return { high: one(pauses.high), low: one(pauses.low) };
 }
