@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       const producer = await runChild({ ...config, role: 'producer' }, { timeoutMs, nodeArgs });
       const queued = await queueDepth(queue);
       const queueStats = await rabbitQueueStats(queue);
-      const redis = await redisFootprint(`cogman:${config.name}:*`);
+      const redis = await redisFootprint(`cogman:{${config.name}}:*`);
       console.log(
         `${size}: enqueued in ${fixed(producer.enqueueMs / 1000, 1)} s, ${queued} queued, ` +
           `producer peak RSS ${fixed(producer.rssPeakMb)} MiB; draining...`,

@@ -67,7 +67,7 @@ describe('Cancel and run now', () => {
     it('cancels a scheduled task: it never runs', async () => {
       const task = await client.sendTask({ name: 'note', delay: 600 });
       await expect(client.cancelTask(task.taskId)).resolves.toMatchObject({ status: 'cancelled' });
-      expect(await redis.zscore(`cogman:${namespace}:scheduled`, task.taskId)).toBeNull();
+      expect(await redis.zscore(`cogman:{${namespace}}:scheduled`, task.taskId)).toBeNull();
       // Past its due time, nothing ran (the schedule no longer holds it).
       const later = await client.sendTask({ name: 'note', delay: 700 });
       await becomes(later.taskId, 'success');

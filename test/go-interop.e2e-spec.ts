@@ -8,7 +8,8 @@ import {
   type TaskContext,
 } from '@cogman/nestjs';
 import { startApp } from './support/app';
-import { cleanUp, openAmqp, queueNames, uniqueNamespace } from './support/services';
+import { redisKeys } from '../libs/cogman/src/store/redis-keys';
+import { cleanUp, openAmqp, openRedis, queueNames, uniqueNamespace } from './support/services';
 import { waitFor } from './support/wait';
 
 const namespace = uniqueNamespace('go');
@@ -94,6 +95,46 @@ describe('Interoperability with the Go Cogman library', () => {
     });
     expect(record).toMatchObject({ taskId, name: 'add_num', priority: 'high', attempt: 1 });
     expect((record.payload as Buffer).equals(body)).toBe(true);
+  });
+
+  it("keeps its task log apart from a Go Cogman's Redis records: they share no key", async () => {
+    // A Go producer writes its record as one JSON string under the bare task id (Go field names),
+    // then publishes. Cogman's record is a hash under its namespace's hash tag, and the Go
+    // record is left as it was, so the hash tag changes nothing for a Go Cogman beside it.
+    const redis = openRedis();
+    const taskId = randomUUID();
+    const goRecord = JSON.stringify({
+      TaskID: taskId,
+      Name: 'add_num',
+      Status: 'queued',
+      Retry: 0,
+    });
+    try {
+      await redis.set(taskId, goRecord, 'PX', 60_000);
+      const channel = await amqp.createConfirmChannel();
+      channel.publish('', queues.low[0], Buffer.from('{}'), {
+        deliveryMode: 2,
+        messageId: taskId,
+        headers: { TaskName: 'add_num', TaskID: taskId },
+      });
+      await channel.waitForConfirms();
+      await channel.close();
+      const client = app.get(CogmanClient);
+      await waitFor(
+        'the Go task to succeed',
+        async () => (await client.getTask(taskId))?.status === 'success',
+      );
+      const key = redisKeys(namespace).task(taskId);
+      expect(key).toBe(`cogman:{${namespace}}:task:${taskId}`);
+      expect(await redis.type(key)).toBe('hash');
+      expect(await redis.hget(key, 'status')).toBe('success');
+      expect(await redis.get(taskId)).toBe(goRecord);
+      // The default namespace's keys have a tag of their own, never a bare id either.
+      expect(redisKeys('').task(taskId)).toBe(`{cogman}:task:${taskId}`);
+    } finally {
+      await redis.del(taskId);
+      redis.disconnect();
+    }
   });
 
   it("gives a handler with { payload: 'json' } a Go producer's JSON parsed, as a Node producer's", async () => {

@@ -265,7 +265,9 @@ describe('The hot path: two Redis changes per task, and the guarantees that stay
     expect(runs.get(unfinished.taskId)).toBe(1);
     // Each was read, and its redelivery counted, in its record.
     for (const task of [finished, unfinished]) {
-      expect(await redis.hget(`cogman:${namespace}:task:${task.taskId}`, 'redeliveries')).toBe('1');
+      expect(await redis.hget(`cogman:{${namespace}}:task:${task.taskId}`, 'redeliveries')).toBe(
+        '1',
+      );
     }
   });
 

@@ -138,7 +138,7 @@ describe('The MongoDB archive of a Cogman application', () => {
     const redis = openRedis();
     try {
       for (const attempt of attempts) {
-        expect(await redis.unlink(`cogman:${namespace}:task:${attempt.taskId}`)).toBe(1);
+        expect(await redis.unlink(`cogman:{${namespace}}:task:${attempt.taskId}`)).toBe(1);
       }
     } finally {
       redis.disconnect();

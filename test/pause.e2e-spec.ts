@@ -133,7 +133,7 @@ describe('Pausing and resuming', () => {
     // Handed back as new deliveries, not redelivered: nothing counts towards the delivery limit.
     for (const task of tasks) {
       expect(
-        await redis.hget(`cogman:${namespace}:task:${task.taskId}`, 'redeliveries'),
+        await redis.hget(`cogman:{${namespace}}:task:${task.taskId}`, 'redeliveries'),
       ).toBeNull();
     }
     expect((await queueState(low[0])).ready).toBe(4);

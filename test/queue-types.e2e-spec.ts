@@ -188,7 +188,7 @@ describe('Queue types', () => {
     expect(dead.properties.headers?.[DEAD_LETTER_HEADERS.reason]).toBe('delivery_limit');
     await channel.close();
     // Cogman counted the redeliveries that started (the broker's own limit is far behind).
-    expect(await redis.hget(`cogman:${namespace}:task:${poison.taskId}`, 'redeliveries')).toBe(
+    expect(await redis.hget(`cogman:{${namespace}}:task:${poison.taskId}`, 'redeliveries')).toBe(
       String(limit),
     );
   });

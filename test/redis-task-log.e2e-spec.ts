@@ -112,7 +112,7 @@ describe('RedisTaskLogStore (real Redis)', () => {
   it('stores every status under the namespaced key', async () => {
     for (const status of TASK_STATUSES) {
       const task = buildTask({ name: status }).task;
-      expect(store.key(task.taskId)).toBe(`cogman:${namespace}:task:${task.taskId}`);
+      expect(store.key(task.taskId)).toBe(`cogman:{${namespace}}:task:${task.taskId}`);
       await store.record({ taskId: task.taskId, status, at: new Date(), task });
       expect((await store.get(task.taskId))?.status).toBe(status);
     }

@@ -128,7 +128,7 @@ describe('REST listing and counts with the MongoDB archive', () => {
   it('gets a task from the archive once it has expired from Redis', async () => {
     const redis = openRedis();
     try {
-      await redis.del(`cogman:${namespace}:task:${sentIds[1]}`);
+      await redis.del(`cogman:{${namespace}}:task:${sentIds[1]}`);
     } finally {
       redis.disconnect();
     }

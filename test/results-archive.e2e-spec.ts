@@ -57,7 +57,7 @@ describe('Task results in the MongoDB archive and the REST API', () => {
     const redis = openRedis();
     try {
       for (const task of [json, bytes, big]) {
-        await redis.del(`cogman:${namespace}:task:${task.taskId}`);
+        await redis.del(`cogman:{${namespace}}:task:${task.taskId}`);
       }
     } finally {
       redis.disconnect();

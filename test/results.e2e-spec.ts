@@ -175,7 +175,7 @@ describe('Task results and waitForResult', () => {
     const subscriber = redis.duplicate();
     const published: string[] = [];
     try {
-      await subscriber.subscribe(`cogman:${namespace}:results`);
+      await subscriber.subscribe(`cogman:{${namespace}}:results`);
       subscriber.on('message', (_channel: string, id: string) => published.push(id));
       const tasks = await client.sendTasks(
         Array.from({ length: 10 }, (_, i) => ({ name: 'echo', payload: { value: i } })),
@@ -189,7 +189,7 @@ describe('Task results and waitForResult', () => {
       const waited = await client.sendTask({ name: 'long' });
       const waiting = client.waitForResult(waited.taskId).catch((e) => e);
       await started.promise;
-      const key = `cogman:${namespace}:task:${waited.taskId}`;
+      const key = `cogman:{${namespace}}:task:${waited.taskId}`;
       await waitFor(
         'the record to be flagged',
         async () => (await redis.hexists(key, 'waited')) === 1,
@@ -199,7 +199,7 @@ describe('Task results and waitForResult', () => {
       await waitFor('the waited task on the channel', () => published.includes(waited.taskId));
       expect(published).toEqual([waited.taskId]);
       for (const task of tasks) {
-        expect(await redis.hexists(`cogman:${namespace}:task:${task.taskId}`, 'waited')).toBe(0);
+        expect(await redis.hexists(`cogman:{${namespace}}:task:${task.taskId}`, 'waited')).toBe(0);
       }
     } finally {
       subscriber.disconnect();

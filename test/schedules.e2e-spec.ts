@@ -42,7 +42,7 @@ async function sentTicks(redis: Redis, namespace: string, scheduleId: string) {
     const [next, keys] = await redis.scan(
       cursor,
       'MATCH',
-      `cogman:${namespace}:task:*`,
+      `cogman:{${namespace}}:task:*`,
       'COUNT',
       1000,
     );
@@ -228,7 +228,7 @@ describe('Recurring tasks', () => {
 
     const paused = await client.pauseSchedule('pulse');
     expect(paused).toMatchObject({ paused: true, nextRunAt: null });
-    expect(await redis.zscore(`cogman:${namespace}:schedules:due`, 'pulse')).toBeNull();
+    expect(await redis.zscore(`cogman:{${namespace}}:schedules:due`, 'pulse')).toBeNull();
     const triggered = await client.triggerSchedule('pulse');
     expect(triggered).toMatchObject({ name: 'tick', payload: { from: 'pulse' } });
     expect(triggered.primaryKey).toMatch(/^pulse@/);

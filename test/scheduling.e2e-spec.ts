@@ -126,7 +126,7 @@ describe('Delayed tasks, backoff and timeouts', () => {
     const client = await app({ namespace: ns, redisTtl: 1000 });
     const later = await client.sendTask({ name: 'stamp', delay: 3000 });
     expect(later.status).toBe('scheduled');
-    const key = `cogman:${ns}:task:${later.taskId}`;
+    const key = `cogman:{${ns}}:task:${later.taskId}`;
     // Its record lives until it is due, and redisTtl after that.
     expect(await redis.pttl(key)).toBeGreaterThan(3000);
     const [record] = await finished(client, [later.taskId]);
@@ -148,8 +148,8 @@ describe('Delayed tasks, backoff and timeouts', () => {
     const ids = sent.map((task) => task.taskId);
     await finished(producer, ids);
     expect(runsOf(ids).filter((runs) => runs !== 1)).toEqual([]);
-    expect(await redis.zcard(`cogman:${ns}:scheduled`)).toBe(0);
-    expect(await redis.zcard(`cogman:${ns}:scheduled:claimed`)).toBe(0);
+    expect(await redis.zcard(`cogman:{${ns}}:scheduled`)).toBe(0);
+    expect(await redis.zcard(`cogman:{${ns}}:scheduled:claimed`)).toBe(0);
   });
 
   it('loses nothing when a scheduler dies holding claims it never published', async () => {
@@ -186,7 +186,7 @@ describe('Delayed tasks, backoff and timeouts', () => {
     });
     await waitFor(
       'the scheduler to claim tasks',
-      async () => (await redis.zcard(`cogman:${ns}:scheduled:claimed`)) > 0,
+      async () => (await redis.zcard(`cogman:{${ns}}:scheduled:claimed`)) > 0,
       {
         interval: 5,
       },
@@ -194,8 +194,8 @@ describe('Delayed tasks, backoff and timeouts', () => {
     await stopWorkerProcess(scheduler, 'SIGKILL');
     // It died with work left: claims it held, and tasks it had not reached.
     const left =
-      (await redis.zcard(`cogman:${ns}:scheduled`)) +
-      (await redis.zcard(`cogman:${ns}:scheduled:claimed`));
+      (await redis.zcard(`cogman:{${ns}}:scheduled`)) +
+      (await redis.zcard(`cogman:{${ns}}:scheduled:claimed`));
     expect(left).toBeGreaterThan(0);
 
     await app({ namespace: ns, requestTimeout: 500 });

@@ -88,7 +88,7 @@ describe('Unique tasks', () => {
     });
     expect(second).toMatchObject({ taskId: first.taskId, deduplicated: true });
     expect(['queued', 'in_progress']).toContain(second.status);
-    expect(await redis.get(`cogman:${namespace}:unique:hold:acct-1`)).toBe(first.taskId);
+    expect(await redis.get(`cogman:{${namespace}}:unique:hold:acct-1`)).toBe(first.taskId);
     // Another primary key is another task.
     const other = await client.sendTask({ name: 'hold', primaryKey: 'acct-2', unique: true });
     expect(other).toMatchObject({ deduplicated: false });
@@ -199,7 +199,7 @@ describe('Unique tasks', () => {
     expect(ids.size).toBe(1);
     expect(sent.filter(([, deduplicated]) => deduplicated === 'false')).toHaveLength(1);
     const [taskId] = ids;
-    expect(await redis.get(`cogman:${ns}:unique:once`)).toBe(taskId);
+    expect(await redis.get(`cogman:{${ns}}:unique:once`)).toBe(taskId);
   });
 
   it('is available over REST', async () => {

@@ -76,7 +76,7 @@ export function resourcesOf(config: RunConfig): RunResources {
           `${name}.low_priority_queue_0`,
           `${name}.cogman_dead_letter_queue`,
         ],
-        redisPatterns: [`cogman:${name}:*`],
+        redisPatterns: [`cogman:{${name}}:*`],
         mongoDatabase: config.system === 'cogman-mongo' ? name : undefined,
       };
   }

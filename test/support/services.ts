@@ -31,7 +31,7 @@ export function openRedis(): Redis {
   return new Redis(REDIS_URI);
 }
 
-/** Deletes what a spec left behind: its queues and its Redis keys. */
+/** Deletes what a spec left behind: its queues and its Redis keys (and those of Cogman 0.1). */
 export async function cleanUp(namespace: string, high = 1, low = 1): Promise<void> {
   const amqp = await openAmqp();
   try {
@@ -46,7 +46,11 @@ export async function cleanUp(namespace: string, high = 1, low = 1): Promise<voi
   }
   const redis = openRedis();
   try {
-    for (const pattern of [`cogman:${namespace}:*`, `test:${namespace}:*`]) {
+    for (const pattern of [
+      `cogman:{${namespace}}:*`,
+      `cogman:${namespace}:*`,
+      `test:${namespace}:*`,
+    ]) {
       let cursor = '0';
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

@@ -8,7 +8,6 @@ import {
   Optional,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { Redis } from 'ioredis';
 import type { BrokerConnection } from './broker/broker-connection';
 import { TaskConsumer } from './worker/task.consumer';
 import { TaskPublisher } from './broker/task.publisher';
@@ -29,7 +28,8 @@ import { QueuePauses } from './worker/queue-pauses';
 import { RecurringTaskScheduler } from './scheduler/recurring-task.scheduler';
 import { TaskSchedules } from './client/task-schedules';
 import { TaskHandlerRegistry } from './worker/task-handler.registry';
-import { COGMAN_REDIS, waitForRedis } from './store/redis-connection';
+import { COGMAN_REDIS, waitForRedis, type CogmanRedis } from './store/redis-connection';
+import { LegacyRedisKeys } from './store/redis-legacy-keys';
 import { TASK_ARCHIVE, type ArchiveLifecycle } from './store/task-archive';
 import { WorkerStatusReporter } from './worker/worker-status.reporter';
 
@@ -53,7 +53,7 @@ export class CogmanLifecycle
   constructor(
     @Inject(PUBLISHER_CONNECTION) private readonly publisherConnection: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     @Inject(TASK_ARCHIVE) private readonly archive: ArchiveLifecycle | null,
     private readonly publisher: TaskPublisher,
     private readonly consumer: TaskConsumer,
@@ -65,6 +65,7 @@ export class CogmanLifecycle
     private readonly scheduler: TaskScheduler,
     private readonly cancellation: TaskCancellation,
     private readonly reporter: WorkerStatusReporter,
+    private readonly legacy: LegacyRedisKeys,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     private readonly pauses: QueuePauses,
     private readonly recurring: RecurringTaskScheduler,
@@ -89,6 +90,8 @@ export class CogmanLifecycle
         consumer?.connect(),
       ]);
       await this.publisher.open();
+      // Scheduled and cancelled tasks of Cogman 0.1's keys move to today's, in the background.
+      this.legacy.start();
       // Cancellations are known before the first delivery, so none needs its record read.
       if (consumer) await this.cancellation.listen(this.options.requestTimeout);
       // Paused priorities are known before the consumers start: a worker started while paused stays so.
@@ -165,6 +168,7 @@ export class CogmanLifecycle
       await this.log.flush(this.options.requestTimeout);
       this.log.close();
       await this.cancellation.close();
+      this.legacy.stop();
       await this.archive?.flush(this.options.shutdownTimeout);
       await this.consumerConnection?.close();
       await this.publisherConnection.close();
@@ -176,7 +180,7 @@ export class CogmanLifecycle
   }
 }
 
-async function quit(redis: Redis): Promise<void> {
+async function quit(redis: CogmanRedis): Promise<void> {
   if (redis.status === 'end') return;
   try {
     if (redis.status === 'ready') {

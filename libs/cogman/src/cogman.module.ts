@@ -34,6 +34,7 @@ import { TaskHandlerEnhancers } from './explorer/task-handler.enhancers';
 import { TaskEvents } from './worker/task-events';
 import { archiveProviders } from './store/archive.providers';
 import { redisConnectionProvider } from './store/redis-connection';
+import { LegacyRedisKeys } from './store/redis-legacy-keys';
 import { RedisTaskLogStore } from './store/redis-task-log.store';
 import { COGMAN_MONGO_CONNECTION } from './store/task-archive';
 import { TaskLog } from './store/task-log';
@@ -87,7 +88,7 @@ const connections: Provider[] = [
 ];
 
 /**
- * Background tasks on RabbitMQ and Redis. `CogmanModule.forRoot({ amqpUri, redisUri })` once in
+ * Background tasks on RabbitMQ and Redis. `CogmanModule.forRoot({ amqpUri, redisUri })` (or `redis`) once in
  * the root module; then `@TaskHandler('name')` on providers and `CogmanClient` to send tasks.
  */
 @Module({})
@@ -118,6 +119,7 @@ export class CogmanModule extends CogmanConfigurableModule {
         redisConnectionProvider,
         ...connections,
         { provide: TASK_LOG_STORE, useClass: RedisTaskLogStore },
+        LegacyRedisKeys,
         ...archiveProviders,
         TaskLog,
         TaskResultWatcher,

@@ -34,7 +34,7 @@ export { COGMAN_CONTEXT_TYPE } from './explorer/task-handler.enhancers';
 export type { OnTaskEventOptions } from './decorators/task-event.decorator';
 export type { TaskHandlerOptions } from './decorators/task-handler.decorator';
 export { COGMAN_DEFAULTS, redactUri } from './config';
-export type { CogmanModuleOptions } from './config';
+export type { CogmanModuleOptions, CogmanRedisOption, RedisTopology } from './config';
 export {
   ArchiveBufferFullError,
   ArchiveNotConfiguredError,

@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { OptionsInvalidError, ScheduleNotFoundError } from '../errors';
 import { RecurringTaskScheduler } from '../scheduler/recurring-task.scheduler';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import { COGMAN_REDIS, onReconnect, type CogmanRedis } from '../store/redis-connection';
 import {
   SCHEDULE_STORE,
   type ScheduleSource,
@@ -43,7 +42,7 @@ export class TaskSchedules {
     private readonly registry: TaskHandlerRegistry,
     private readonly backup: ScheduleBackup,
     /** Null in the testing kit: reconciled once, at start. */
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {}
@@ -97,7 +96,8 @@ export class TaskSchedules {
    * created or replaced (an unchanged one keeps its state), and a code schedule this process no
    * longer declares is removed. Done by processes that run the scheduler and either a worker or
    * declarations of their own (a producer-only process with none leaves the schedules alone), at
-   * boot and again each time Redis reconnects (it may have lost its data).
+   * boot and again each time Redis reconnects or, in a Cluster, fails a node over (it may have
+   * lost data).
    */
   async reconcile(): Promise<void> {
     const declared = this.declared();
@@ -121,7 +121,7 @@ export class TaskSchedules {
       }
     };
     if (!this.redis) return run();
-    this.redis.on('ready', () => void run());
+    onReconnect(this.redis, () => void run());
     if (this.redis.status === 'ready') await run();
   }
 

@@ -1,4 +1,6 @@
 import type { TaskScheduleDefinition } from '../task';
+import type { CogmanRedisOption, RedisSource } from './redis-source';
+
 /** Options of `CogmanModule.forRoot`. Durations are in milliseconds. */
 export interface CogmanModuleOptions {
   /**
@@ -6,8 +8,22 @@ export interface CogmanModuleOptions {
    * one that answers and moves to another when its node goes. Required.
    */
   amqpUri: string | string[];
-  /** Redis URI, `redis://` or `rediss://`; holds the task log. Required. */
-  redisUri: string;
+  /**
+   * Redis URI, `redis://` or `rediss://`; holds the task log. This or `redis` is required (not
+   * both).
+   */
+  redisUri?: string;
+  /**
+   * Redis, where a URI cannot say it (Sentinel, Cluster, TLS files, an application's client):
+   * ioredis options (for Sentinel, `sentinels` and `name`), an ioredis `Redis` client or an
+   * ioredis `Cluster`. Cogman connects with a copy of its own (`duplicate()` of a client), with
+   * its own settings: commands wait through outages and failovers with no retry limit, no
+   * auto-pipelining, its own timeouts, the master only. It closes that copy at shutdown and never
+   * touches the client it was given, which stays the application's to close. `keyPrefix` is
+   * refused: Cogman names its keys itself (`cogman:{<namespace>}:…`). See the README's
+   * Production topology.
+   */
+  redis?: CogmanRedisOption;
   /** MongoDB URI; when set, every status change is archived there. */
   mongoUri?: string;
   /** How long boot waits for the first broker connection. Default 10 minutes. */
@@ -126,10 +142,14 @@ export interface CogmanModuleOptions {
 
 /** Options after defaults and validation: every field is set. */
 export interface ResolvedCogmanOptions extends Required<
-  Omit<CogmanModuleOptions, 'amqpUri' | 'mongoUri' | 'restApiKey'>
+  Omit<CogmanModuleOptions, 'amqpUri' | 'redisUri' | 'redis' | 'mongoUri' | 'restApiKey'>
 > {
   /** The broker's URIs: one, or a cluster's nodes. */
   amqpUri: readonly string[];
+  /** As given; undefined when `redis` was given instead. */
+  redisUri: string | undefined;
+  /** Where Cogman's Redis client comes from (`redisUri` or `redis`). */
+  redis: RedisSource;
   mongoUri: string | undefined;
   restApiKey: string | undefined;
 }

@@ -1,6 +1,7 @@
 export { COGMAN_DEFAULTS } from './cogman-options.defaults';
 export type { CogmanModuleOptions, ResolvedCogmanOptions } from './cogman-options.interface';
 export { redactUri } from './redact-uri';
+export type { CogmanRedisOption, RedisSource, RedisTopology } from './redis-source';
 export { MAX_PREFETCH, MAX_TIMEOUT, resolveCogmanOptions } from './resolve-options';
 export { RESOLVED_OPTIONS } from './resolved-options.token';
 export {

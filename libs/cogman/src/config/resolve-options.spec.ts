@@ -1,3 +1,4 @@
+import { Cluster, Redis } from 'ioredis';
 import { OptionsInvalidError } from '../errors';
 import { DEFAULT_MODULE_EXTRAS, resolveModuleExtras } from './module-extras';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
@@ -25,6 +26,12 @@ describe('resolveCogmanOptions', () => {
     expect(resolveCogmanOptions(base)).toEqual({
       ...base,
       amqpUri: [base.amqpUri],
+      redis: {
+        kind: 'uri',
+        topology: 'standalone',
+        uri: base.redisUri,
+        description: base.redisUri,
+      },
       mongoUri: undefined,
       schedules: [],
       connectionTimeout: 600_000,
@@ -89,7 +96,18 @@ describe('resolveCogmanOptions', () => {
 
   it.each([
     ['amqpUri', { redisUri: base.redisUri }, 'is required'],
-    ['redisUri', { amqpUri: base.amqpUri }, 'is required'],
+    ['redisUri', { amqpUri: base.amqpUri }, 'is required, or redis instead'],
+    ['redisUri', { amqpUri: base.amqpUri, redisUri: '' }, 'is required, or redis instead'],
+    ['redis', { ...base, redis: { host: 'a' } }, 'is given with redisUri: give one of them'],
+    ['redis', { amqpUri: base.amqpUri, redis: 'redis://a' }, 'expected ioredis options'],
+    ['redis', { amqpUri: base.amqpUri, redis: [] }, 'expected ioredis options'],
+    ['redis.keyPrefix', { amqpUri: base.amqpUri, redis: { keyPrefix: 'app:' } }, 'hash tag'],
+    ['redis.sentinels', { amqpUri: base.amqpUri, redis: { sentinels: [] } }, 'non-empty array'],
+    [
+      'redis.name',
+      { amqpUri: base.amqpUri, redis: { sentinels: [{ host: 'a', port: 26379 }] } },
+      'is required with sentinels',
+    ],
     ['amqpUri', { ...base, amqpUri: '' }, 'is required'],
     ['amqpUri', { ...base, amqpUri: 42 }, 'expected a string'],
     ['amqpUri', { ...base, amqpUri: 'http://localhost' }, 'amqp://'],
@@ -147,6 +165,82 @@ describe('resolveCogmanOptions', () => {
     expect(error.code).toBe('COGMAN_OPTIONS_INVALID');
     expect(error.message).toContain(`"${option}"`);
     expect(error.message).toContain(reason);
+  });
+
+  describe('redis', () => {
+    const { redisUri: _uri, ...noUri } = base;
+    // Clients that never connect (lazyConnect) and are disconnected after each test.
+    const clients: { disconnect(): void }[] = [];
+    afterEach(() => clients.splice(0).forEach((client) => client.disconnect()));
+
+    it('takes ioredis options for a single node, described without their password', () => {
+      const redis = { host: 'cache', port: 6380, db: 2, password: 's3cr3t' };
+      const options = resolveCogmanOptions({ ...noUri, redis });
+      expect(options.redisUri).toBeUndefined();
+      expect(options.redis).toEqual({
+        kind: 'options',
+        topology: 'standalone',
+        options: redis,
+        description: 'redis://cache:6380/2',
+      });
+    });
+
+    it('takes Sentinel options: sentinels and the master group name', () => {
+      const redis = {
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26380 },
+        ],
+        name: 'mymaster',
+        sentinelPassword: 's3cr3t',
+      };
+      expect(resolveCogmanOptions({ ...noUri, redis }).redis).toMatchObject({
+        kind: 'options',
+        topology: 'sentinel',
+        description: 'redis+sentinel://s1:26379,s2:26380/mymaster',
+      });
+    });
+
+    it("takes the application's Redis client (Sentinel or not) and Cluster, as they are", () => {
+      const single = new Redis('redis://:s3cr3t@cache:6390/1', { lazyConnect: true });
+      const sentinel = new Redis({ sentinels: [{ host: 's1', port: 1 }], name: 'm', lazyConnect: true });
+      const cluster = new Cluster([{ host: 'n1', port: 7000 }, 'redis://:pw@n2:7001'], { lazyConnect: true });
+      clients.push(single, sentinel, cluster);
+      expect(resolveCogmanOptions({ ...noUri, redis: single }).redis).toEqual({
+        kind: 'client',
+        topology: 'standalone',
+        client: single,
+        description: 'redis://cache:6390/1',
+      });
+      expect(resolveCogmanOptions({ ...noUri, redis: sentinel }).redis).toMatchObject({
+        kind: 'client',
+        topology: 'sentinel',
+        description: 'redis+sentinel://s1:1/m',
+      });
+      expect(resolveCogmanOptions({ ...noUri, redis: cluster }).redis).toEqual({
+        kind: 'cluster',
+        topology: 'cluster',
+        client: cluster,
+        description: 'redis+cluster://n1:7000,:***@n2:7001',
+      });
+    }); // prettier-ignore
+
+    it('refuses a client or a Cluster with a keyPrefix, saying why', () => {
+      const single = new Redis({ keyPrefix: 'app:', lazyConnect: true });
+      const cluster = new Cluster([7000], { keyPrefix: 'app:', lazyConnect: true });
+      const nodes = new Cluster([7000], {
+        redisOptions: { keyPrefix: '{app}' },
+        lazyConnect: true,
+      });
+      clients.push(single, cluster, nodes);
+      for (const redis of [single, cluster, nodes]) {
+        const error = errorOf({ ...noUri, redis });
+        expect(error.option).toBe('redis.keyPrefix');
+        expect(error.message).toContain('Cogman names its keys itself');
+        expect(error.message).toContain('cogman:{<namespace>}:');
+        expect(error.message).toContain('use the namespace option');
+      }
+    });
   });
 
   it('keeps an API key, and never shows a rejected one', () => {

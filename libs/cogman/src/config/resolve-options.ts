@@ -4,6 +4,7 @@ import { didYouMean } from '../util/nearest-name';
 import { COGMAN_DEFAULTS } from './cogman-options.defaults';
 import { type CogmanModuleOptions, type ResolvedCogmanOptions } from './cogman-options.interface';
 import { redactUri } from './redact-uri';
+import { redisSource, type RedisSource } from './redis-source';
 
 const URI_SCHEMES = {
   amqpUri: ['amqp:', 'amqps:'],
@@ -14,6 +15,7 @@ const URI_SCHEMES = {
 const KNOWN_OPTIONS = new Set<string>([
   ...Object.keys(COGMAN_DEFAULTS),
   ...Object.keys(URI_SCHEMES),
+  'redis',
   'restApiKey',
   'schedules',
 ]);
@@ -61,9 +63,11 @@ export function resolveCogmanOptions(input: CogmanModuleOptions): ResolvedCogman
   const pick = <K extends keyof typeof COGMAN_DEFAULTS>(key: K) =>
     raw[key] === undefined ? COGMAN_DEFAULTS[key] : raw[key];
 
+  const redis = redisOption(raw);
   return {
     amqpUri: amqpUris(raw),
-    redisUri: uri(raw, 'redisUri', true)!,
+    redisUri: redis.kind === 'uri' ? redis.uri : undefined,
+    redis,
     mongoUri: uri(raw, 'mongoUri', false),
     connectionTimeout: positiveInteger('connectionTimeout', pick('connectionTimeout'), MAX_TIMEOUT),
     requestTimeout: positiveInteger('requestTimeout', pick('requestTimeout'), MAX_TIMEOUT),
@@ -163,6 +167,30 @@ function uri(raw: Record<string, unknown>, option: keyof typeof URI_SCHEMES, req
     );
   }
   return value;
+}
+
+/** `redisUri` or `redis`, exactly one of them. */
+function redisOption(raw: Record<string, unknown>): RedisSource {
+  const given = raw.redis !== undefined && raw.redis !== null;
+  if (!given) {
+    const value = uri(raw, 'redisUri', false);
+    if (value === undefined) {
+      throw new OptionsInvalidError(
+        'redisUri',
+        describe(raw.redisUri),
+        'is required, or redis instead: ioredis options (Sentinel: sentinels and name), an ioredis Redis client or an ioredis Cluster',
+      );
+    }
+    return { kind: 'uri', topology: 'standalone', uri: value, description: redactUri(value) };
+  }
+  if (raw.redisUri !== undefined && raw.redisUri !== null && raw.redisUri !== '') {
+    throw new OptionsInvalidError(
+      'redis',
+      describe(raw.redis),
+      'is given with redisUri: give one of them, not both',
+    );
+  }
+  return redisSource(raw.redis);
 }
 
 /** One URI or a non-empty list of them, each checked as `uri` checks one. */

@@ -1,11 +1,15 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { BrokerConnection } from '../broker/broker-connection';
 import { TaskConsumer } from '../worker/task.consumer';
 import { TaskTopology } from '../broker/task-topology';
 import { CONSUMER_CONNECTION, PUBLISHER_CONNECTION } from '../broker/broker.tokens';
-import { redactUri, type ResolvedCogmanOptions, RESOLVED_OPTIONS } from '../config';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import {
+  redactUri,
+  type RedisTopology,
+  type ResolvedCogmanOptions,
+  RESOLVED_OPTIONS,
+} from '../config';
+import { COGMAN_REDIS, type CogmanRedis } from '../store/redis-connection';
 import { redisKeys } from '../store/redis-keys';
 import { OfflineTaskBuffer } from '../dispatch/offline-task.buffer';
 import { TaskLog } from '../store/task-log';
@@ -87,7 +91,11 @@ export interface CogmanWorkerReport {
 /** What Cogman is connected to and runs in this process (URIs without passwords). */
 export interface CogmanServices {
   broker: { uri: string; publisherConnected: boolean; consumerConnected: boolean | null };
-  redis: { uri: string; connected: boolean };
+  /**
+   * `uri`: the URI, or for `redis` options or a client, where it points
+   * (`redis+sentinel://<sentinels>/<name>`, `redis+cluster://<startup nodes>`).
+   */
+  redis: { uri: string; topology: RedisTopology; connected: boolean };
   /** Null when no `mongoUri` is configured. */
   mongo: { uri: string; connected: boolean } | null;
   queues: { high: string[]; low: string[]; deadLetter: string };
@@ -121,7 +129,7 @@ export class CogmanInspector {
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Inject(PUBLISHER_CONNECTION) private readonly publisher: BrokerConnection,
     @Inject(CONSUMER_CONNECTION) private readonly consumerConnection: BrokerConnection | null,
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     @Inject(TASK_ARCHIVE) private readonly archive: ArchivePresence | null,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
@@ -272,7 +280,11 @@ export class CogmanInspector {
         publisherConnected: this.publisher.connected,
         consumerConnected: consumer ? consumer.connected : null,
       },
-      redis: { uri: redactUri(options.redisUri), connected: this.redis.status === 'ready' },
+      redis: {
+        uri: options.redis.description,
+        topology: options.redis.topology,
+        connected: this.redis.status === 'ready',
+      },
       mongo:
         options.mongoUri && this.archive
           ? { uri: redactUri(options.mongoUri), connected: this.archive.connected }

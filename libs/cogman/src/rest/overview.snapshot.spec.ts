@@ -9,7 +9,7 @@ function fakeClient(deadLetters: { count: number }, paused: { high?: Date } = {}
   const client = {
     services: (): Partial<CogmanServices> => ({
       broker: { uri: 'amqp://x', publisherConnected: true, consumerConnected: true },
-      redis: { uri: 'redis://x', connected: true },
+      redis: { uri: 'redis://x', topology: 'standalone', connected: true },
       mongo: null,
       offlineTasks: 0,
       pendingRedisWrites: 0,

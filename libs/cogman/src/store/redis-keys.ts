@@ -1,6 +1,10 @@
 /**
  * Every Redis key and channel of a namespace, in one place. The task log, the schedule, the
- * cancellations and the worker reports all live under `cogman:[<namespace>:]`.
+ * cancellations, the worker reports, the pauses, the unique keys and the recurring schedules all
+ * live under `cogman:{<namespace>}:` (`{cogman}:` for the default namespace): one hash tag, so
+ * that in a Redis Cluster every key of a namespace is in one slot, and each script (which touches
+ * a task and the schedule, or many tasks, in one step, declaring every key in KEYS) and each
+ * MULTI stays on one node.
  */
 export interface RedisKeys {
   /** What every key of the namespace starts with. */
@@ -45,8 +49,24 @@ export interface RedisKeys {
   readonly schedulesClaimed: string;
 }
 
+/**
+ * The keys of a namespace. Namespaces are letters, digits, `_` and `-`, so `cogman:{<namespace>}:`
+ * never meets `{cogman}:` (the default namespace), nor the keys of releases before the hash tag
+ * (`legacyRedisKeys`).
+ */
 export function redisKeys(namespace: string): RedisKeys {
-  const prefix = namespace ? `cogman:${namespace}:` : 'cogman:';
+  return keysUnder(namespace ? `cogman:{${namespace}}:` : '{cogman}:');
+}
+
+/**
+ * The keys of 0.1, before the hash tag: `cogman:[<namespace>:]…`. They are read and moved for one
+ * release (see `LegacyRedisKeys`), then forgotten.
+ */
+export function legacyRedisKeys(namespace: string): RedisKeys {
+  return keysUnder(namespace ? `cogman:${namespace}:` : 'cogman:');
+}
+
+function keysUnder(prefix: string): RedisKeys {
   return {
     prefix,
     task: (taskId) => `${prefix}task:${taskId}`,

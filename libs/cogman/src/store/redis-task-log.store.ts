@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import {
   BINARY_CONTENT_TYPE,
@@ -13,8 +12,8 @@ import {
   type TaskPriority,
   type TaskRecord,
 } from '../task';
-import { COGMAN_REDIS } from './redis-connection';
-import { redisKeys, type RedisKeys } from './redis-keys';
+import { COGMAN_REDIS, isCluster, onReconnect, type CogmanRedis } from './redis-connection';
+import { legacyRedisKeys, redisKeys, type RedisKeys } from './redis-keys';
 import type {
   AttemptState,
   StoredTask,
@@ -34,32 +33,32 @@ const RANKS = Object.entries(TASK_STATUS_RANK)
  * step (for a scheduled attempt, counted from its due time).
  * The changes made in one tick of the event loop travel together, in one call.
  *
- * No KEYS: a task's key is its id after the task key prefix (the script touches as many task
- * hashes as there are changes, plus the schedule; Redis Cluster is not supported).
- * ARGV: task key prefix, ttl (ms), the changes as one JSON array (one string to build and send
- * instead of ten arguments a change), the schedule's key and its claims' key, the cancelled set's
- * key and the cancellation channel, the results channel, then the payloads of the changes that
- * describe their attempt (each its own argument, sent as the bytes they are: neither escaped into
- * the JSON nor decoded by the script). A cancellation that applies also enters the cancelled set
- * (until the record's TTL has passed) and is published on the channel. A finished status that
- * applies to a record someone waits for (its `waited` field, set by the result watcher's script)
- * is published on the results channel: a record nobody waits for costs only the field's read.
- * Each change is an array: taskId, status, updatedAt (ms), runAt (ms or ''), guard (the id of an
- * attempt whose cancellation vetoes the change, or ''), the description (empty, or the `task`
- * field's JSON and the index in ARGV of the payload), the status fields (field, value, ...), and
- * optionally fields set whether or not the status moves, unless the record has finished (the
- * progress of a running attempt).
+ * KEYS: the schedule, its claims, the cancelled set, then every task key the changes touch (their
+ * own and their guards', each once). All carry the namespace's hash tag: one Redis Cluster slot.
+ * ARGV: ttl (ms), the changes as one JSON array (one string to build and send instead of ten
+ * arguments a change), the cancellation channel, the results channel, the length of the task key
+ * prefix (a task's id is its key after it), then the payloads of the changes that describe their
+ * attempt (each its own argument, sent as the bytes they are: neither escaped into the JSON nor
+ * decoded by the script). A cancellation that applies also enters the cancelled set (until the
+ * record's TTL has passed) and is published on the channel. A finished status that applies to a
+ * record someone waits for (its `waited` field, set by the result watcher's script) is published
+ * on the results channel: a record nobody waits for costs only the field's read. Each change is
+ * an array: the index in KEYS of its task key, status, updatedAt (ms), runAt (ms or ''), the
+ * index in KEYS of its guard (the key of an attempt whose cancellation vetoes the change, or 0),
+ * the description (empty, or the `task` field's JSON and the index in ARGV of the payload), the
+ * status fields (field, value, ...), and optionally fields set whether or not the status moves,
+ * unless the record has finished (the progress of a running attempt).
  * Returns, per change: applied (0/1), previous status or '', whether the record is described (0/1).
  */
 const RECORD_SCRIPT = `
 local ranks = { ${RANKS} }
-local taskKey, ttl, scheduled, claimed = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
-local cancelled, cancelChannel, resultChannel = ARGV[6], ARGV[7], ARGV[8]
+local scheduled, claimed, cancelled = KEYS[1], KEYS[2], KEYS[3]
+local ttl, cancelChannel, resultChannel, idFrom = ARGV[1], ARGV[3], ARGV[4], tonumber(ARGV[5]) + 1
 local out = {}
-for _, c in ipairs(cjson.decode(ARGV[3])) do
-  local id, status, updatedAt, runAt, guard, describe, more = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-  local key = taskKey .. id
-  if guard ~= '' and redis.call('HGET', taskKey .. guard, 'status') == 'cancelled' then
+for _, c in ipairs(cjson.decode(ARGV[2])) do
+  local key, status, updatedAt, runAt, guard, describe, more = KEYS[c[1]], c[2], c[3], c[4], c[5], c[6], c[7]
+  local id = string.sub(key, idFrom)
+  if guard > 0 and redis.call('HGET', KEYS[guard], 'status') == 'cancelled' then
     out[#out + 1] = 0
     out[#out + 1] = 'cancelled'
     out[#out + 1] = 1
@@ -126,13 +125,13 @@ return out
 /** Most changes sent in one call. */
 const MAX_BATCH = 500;
 
-/** One change as the script reads it (see RECORD_SCRIPT). */
+/** One change as the script reads it (see RECORD_SCRIPT); key indexes are set at flush. */
 type ChangeArgs = [
-  taskId: string,
+  key: number,
   status: string,
   updatedAt: string,
   runAt: string,
-  guard: string,
+  guard: number,
   describe: [task: string, payloadArg: number] | [],
   fields: string[],
   /** Set even when the status does not move (left out when there are none). */
@@ -142,6 +141,9 @@ type ChangeArgs = [
 /** A change waiting for the end of the tick, and who waits for its result. */
 interface Pending {
   args: ChangeArgs;
+  /** The task key of the change, and of its guard (or ''). */
+  key: string;
+  guard: string;
   /** The payload of a change that describes its attempt (its ARGV index is set at flush). */
   payload?: Buffer | string;
   resolve: (result: TaskStatusResult) => void;
@@ -176,15 +178,15 @@ return 1
 
 /**
  * What a worker reads of an attempt before running it, counting a redelivery in the same step.
- * ARGV: task key, 1 to count a redelivery (else 0), ttl (ms) for a record this creates.
+ * KEYS: the task key. ARGV: 1 to count a redelivery (else 0), ttl (ms) for a record this creates.
  * Returns: status or '', described (0/1), redeliveries.
  */
 const INSPECT_SCRIPT = `
-local key, count = ARGV[1], ARGV[2] == '1'
+local key, count = KEYS[1], ARGV[1] == '1'
 local redeliveries = 0
 if count then
   redeliveries = redis.call('HINCRBY', key, 'redeliveries', 1)
-  if redeliveries == 1 and redis.call('PTTL', ARGV[1]) < 0 then redis.call('PEXPIRE', key, ARGV[3]) end
+  if redeliveries == 1 and redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
 else
   redeliveries = tonumber(redis.call('HGET', key, 'redeliveries') or '0')
 end
@@ -195,12 +197,16 @@ return { found[1] or '', found[2] and 1 or 0, redeliveries }
 type Command<T> = (...args: (string | number | Buffer)[]) => Promise<T>;
 
 /**
- * The task log in Redis: one hash per attempt under `cogman:[namespace:]task:<id>`, and the
+ * The task log in Redis: one hash per attempt under `cogman:{<namespace>}:task:<id>`, and the
  * schedule of delayed attempts (`…:scheduled`, a sorted set by due time, with `…:claimed`).
+ * Outside a Cluster, a record that is missing or undescribed is also looked for under its key of
+ * 0.1 (`cogman:[<namespace>:]task:<id>`), for one release: see `LegacyRedisKeys`.
  */
 @Injectable()
 export class RedisTaskLogStore implements TaskLogStore {
   private readonly keys: RedisKeys;
+  /** The keys of 0.1, read where their records may still be; null in a Cluster. */
+  private readonly legacy: RedisKeys | null;
   private readonly recordScript: Command<(number | string)[]>;
   private batch: Pending[] = [];
   private readonly claimDueScript: Command<string[]>;
@@ -209,16 +215,17 @@ export class RedisTaskLogStore implements TaskLogStore {
   connections = 0;
 
   constructor(
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
-    this.recordScript = script(redis, 'cogmanRecordAll', 0, RECORD_SCRIPT);
+    this.legacy = isCluster(redis) ? null : legacyRedisKeys(options.namespace);
+    this.recordScript = script(redis, 'cogmanRecordAll', undefined, RECORD_SCRIPT);
     this.claimDueScript = script(redis, 'cogmanClaimDue', 2, CLAIM_DUE_SCRIPT);
     this.claimOneScript = script(redis, 'cogmanClaimOne', 2, CLAIM_ONE_SCRIPT);
-    this.inspectScript = script(redis, 'cogmanInspect', 0, INSPECT_SCRIPT);
+    this.inspectScript = script(redis, 'cogmanInspect', 1, INSPECT_SCRIPT);
     if (redis.status === 'ready') this.connections++;
-    redis.on('ready', () => this.connections++);
+    onReconnect(redis, () => this.connections++);
   }
 
   get available(): boolean {
@@ -226,7 +233,7 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   key(taskId: string): string {
-    return this.keys.task(taskId);
+    return this.keys.task(wellFormed(taskId));
   }
 
   record(change: TaskStatusChange): Promise<TaskStatusResult> {
@@ -246,18 +253,20 @@ export class RedisTaskLogStore implements TaskLogStore {
       fields.push('startedAt', String(change.startedAt.getTime()));
     }
     const args: ChangeArgs = [
-      wellFormed(change.taskId),
+      0,
       change.status,
       String(change.at.getTime()),
       change.runAt ? String(change.runAt.getTime()) : '',
-      wellFormed(change.unlessCancelled ?? ''),
+      0,
       described ? [described.task, 0] : [],
       fields,
     ];
     if (change.progress !== undefined) args.push(['progress', wellFormed(change.progress)]);
+    const key = this.key(change.taskId);
+    const guard = change.unlessCancelled ? this.key(change.unlessCancelled) : '';
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) process.nextTick(() => this.flush());
-      this.batch.push({ args, payload: described?.payload, resolve, reject });
+      this.batch.push({ args, key, guard, payload: described?.payload, resolve, reject });
       // Bounds how long one call keeps Redis busy.
       if (this.batch.length >= MAX_BATCH) this.flush();
     });
@@ -268,23 +277,33 @@ export class RedisTaskLogStore implements TaskLogStore {
     if (this.batch.length === 0) return;
     const batch = this.batch;
     this.batch = [];
+    const keys = [this.keys.scheduled, this.keys.claimed, this.keys.cancelled];
+    /** Task key → its index in KEYS (1-based), each key declared once. */
+    const indexes = new Map<string, number>();
+    const indexOf = (key: string) => {
+      let index = indexes.get(key);
+      if (index === undefined) {
+        index = keys.push(key);
+        indexes.set(key, index);
+      }
+      return index;
+    };
     const argv: (string | number | Buffer)[] = [
-      this.keys.task(''),
       this.options.redisTtl,
       '',
-      this.keys.scheduled,
-      this.keys.claimed,
-      this.keys.cancelled,
       this.keys.cancelChannel,
       this.keys.resultChannel,
+      this.keys.task('').length,
     ];
-    for (const { args, payload } of batch) {
+    for (const { args, key, guard, payload } of batch) {
+      args[0] = indexOf(key);
+      if (guard) args[4] = indexOf(guard);
       if (payload === undefined) continue;
       argv.push(payload);
       args[5] = [args[5][0]!, argv.length];
     }
-    argv[2] = JSON.stringify(batch.map((pending) => pending.args));
-    this.recordScript(...argv).then(
+    argv[1] = JSON.stringify(batch.map((pending) => pending.args));
+    this.recordScript(keys.length, ...keys, ...argv).then(
       (out) => {
         for (const [i, { resolve }] of batch.entries()) {
           const previous = out[3 * i + 1];
@@ -306,7 +325,11 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 
   async load(taskId: string): Promise<StoredTask | null> {
-    const hash = await this.redis.hgetall(this.key(taskId));
+    let hash = await this.redis.hgetall(this.key(taskId));
+    if (this.legacy && !hash.task) {
+      const legacy = await this.redis.hgetall(this.legacy.task(wellFormed(taskId)));
+      hash = mergeLegacy(hash, legacy);
+    }
     return isTaskStatus(hash.status) ? fromHash(taskId, hash) : null;
   }
 
@@ -331,7 +354,7 @@ export class RedisTaskLogStore implements TaskLogStore {
 
   async inspect(taskId: string, { redelivered }: { redelivered: boolean }): Promise<AttemptState> {
     const [status, described, redeliveries] = await this.inspectScript(
-      this.keys.task(taskId),
+      this.key(taskId),
       redelivered ? 1 : 0,
       this.options.redisTtl,
     );
@@ -343,10 +366,37 @@ export class RedisTaskLogStore implements TaskLogStore {
   }
 }
 
-/** A Lua script as an ioredis command (EVALSHA, falling back to EVAL; auto-pipelined). */
-function script<T>(redis: Redis, name: string, keys: number, lua: string): Command<T> {
+/**
+ * A Lua script as an ioredis command (EVALSHA, falling back to EVAL). `keys` undefined: the call
+ * gives the number of keys first.
+ */
+function script<T>(
+  redis: CogmanRedis,
+  name: string,
+  keys: number | undefined,
+  lua: string,
+): Command<T> {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   return (redis as unknown as Record<string, Command<T>>)[name].bind(redis);
+}
+
+/**
+ * A record read from its key and from its key of 0.1 (written by a process of 0.1 during an
+ * upgrade, or before it): the further status wins, and the description comes from whichever
+ * has it.
+ */
+function mergeLegacy(
+  current: Record<string, string>,
+  legacy: Record<string, string>,
+): Record<string, string> {
+  if (!isTaskStatus(legacy.status)) return current;
+  if (!isTaskStatus(current.status)) return legacy;
+  const [ahead, behind] =
+    TASK_STATUS_RANK[legacy.status] > TASK_STATUS_RANK[current.status]
+      ? [legacy, current]
+      : [current, legacy];
+  if (ahead.task || !behind.task) return ahead;
+  return { ...ahead, task: behind.task, payload: behind.payload ?? '' };
 }
 
 /**

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { StoreUnavailableError } from '../errors';
 import type { TaskScheduleDefinition } from '../task';
 import { within } from '../util/within';
-import { COGMAN_REDIS } from './redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from './redis-connection';
 import { redisKeys, type RedisKeys } from './redis-keys';
 
 /** Who declared a schedule: the application's code (reconciled at boot) or a call at run time. */
@@ -78,31 +77,40 @@ return 1
 /**
  * Claims the schedules whose tick is due, each for a lease, with a token: one scheduler at a time
  * handles a tick. Claims whose lease lapsed (their scheduler died) are due again first, at the
- * tick they had. KEYS: due, claimed. ARGV: now, limit, lease (ms), token, schedule hash prefix.
- * Returns id, definition, tick for each.
+ * tick they had. The candidates are read before (lapsed claims, then due ticks) and checked again
+ * here, in one step. KEYS: due, claimed, then each candidate's hash. ARGV: now, limit, lease (ms),
+ * token, then the candidates' ids (in the order of their hashes). Returns id, definition, tick for
+ * each.
  */
 const CLAIM_SCRIPT = `
-local now, limit, lease, token, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', KEYS[2], id)
-  local tick = redis.call('HGET', prefix .. id, 'nextRun')
-  if tick and redis.call('HGET', prefix .. id, 'paused') ~= '1' then
-    redis.call('HDEL', prefix .. id, 'claim')
-    redis.call('ZADD', KEYS[1], tick, id)
+local now, limit, lease, token = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+for i = 5, #ARGV do
+  local id, hash = ARGV[i], KEYS[i - 2]
+  local leased = redis.call('ZSCORE', KEYS[2], id)
+  if leased and tonumber(leased) <= now then
+    redis.call('ZREM', KEYS[2], id)
+    local tick = redis.call('HGET', hash, 'nextRun')
+    if tick and redis.call('HGET', hash, 'paused') ~= '1' then
+      redis.call('HDEL', hash, 'claim')
+      redis.call('ZADD', KEYS[1], tick, id)
+    end
   end
 end
 local out = {}
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-for i = 1, #due, 2 do
-  local id = due[i]
-  redis.call('ZREM', KEYS[1], id)
-  local definition = redis.call('HGET', prefix .. id, 'definition')
-  if definition then
-    redis.call('ZADD', KEYS[2], now + lease, id)
-    redis.call('HSET', prefix .. id, 'claim', token)
-    out[#out + 1] = id
-    out[#out + 1] = definition
-    out[#out + 1] = due[i + 1]
+for i = 5, #ARGV do
+  if #out >= 3 * limit then break end
+  local id, hash = ARGV[i], KEYS[i - 2]
+  local tick = redis.call('ZSCORE', KEYS[1], id)
+  if tick and tonumber(tick) <= now then
+    redis.call('ZREM', KEYS[1], id)
+    local definition = redis.call('HGET', hash, 'definition')
+    if definition then
+      redis.call('ZADD', KEYS[2], now + lease, id)
+      redis.call('HSET', hash, 'claim', token)
+      out[#out + 1] = id
+      out[#out + 1] = definition
+      out[#out + 1] = tick
+    end
   end
 end
 return out
@@ -170,14 +178,14 @@ export class ScheduleStore implements ScheduleStorage {
   private readonly commitScript: Command<number>;
 
   constructor(
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
     this.upsertScript = script(redis, 'cogmanScheduleUpsert', 4, UPSERT_SCRIPT);
     this.removeScript = script(redis, 'cogmanScheduleRemove', 4, REMOVE_SCRIPT);
     this.pauseScript = script(redis, 'cogmanSchedulePause', 3, PAUSE_SCRIPT);
-    this.claimScript = script(redis, 'cogmanScheduleClaim', 2, CLAIM_SCRIPT);
+    this.claimScript = script(redis, 'cogmanScheduleClaim', undefined, CLAIM_SCRIPT);
     this.commitScript = script(redis, 'cogmanScheduleCommit', 3, COMMIT_SCRIPT);
   }
 
@@ -249,14 +257,23 @@ export class ScheduleStore implements ScheduleStorage {
   }
 
   async claim(now: number, limit: number, lease: number, token: string): Promise<ClaimedTick[]> {
+    const k = this.keys;
+    const [lapsed, due] = await Promise.all([
+      this.redis.zrangebyscore(k.schedulesClaimed, '-inf', now, 'LIMIT', 0, limit),
+      this.redis.zrangebyscore(k.schedulesDue, '-inf', now, 'LIMIT', 0, limit),
+    ]);
+    const ids = [...new Set([...lapsed, ...due])];
+    if (ids.length === 0) return [];
     const out = await this.claimScript(
-      this.keys.schedulesDue,
-      this.keys.schedulesClaimed,
+      2 + ids.length,
+      k.schedulesDue,
+      k.schedulesClaimed,
+      ...ids.map((id) => k.schedule(id)),
       now,
       limit,
       lease,
       token,
-      this.keys.schedule(''),
+      ...ids,
     );
     const claimed: ClaimedTick[] = [];
     for (let i = 0; i < out.length; i += 3) {
@@ -317,7 +334,13 @@ function fromHash(hash: Record<string, string>): StoredSchedule | null {
   };
 }
 
-function script<T>(redis: Redis, name: string, keys: number, lua: string): Command<T> {
+/** A Lua script as an ioredis command; `keys` undefined: the call gives the number of keys first. */
+function script<T>(
+  redis: CogmanRedis,
+  name: string,
+  keys: number | undefined,
+  lua: string,
+): Command<T> {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   return (redis as unknown as Record<string, Command<T>>)[name].bind(redis);
 }

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import type { TaskEnvelope } from '../task';
-import { COGMAN_REDIS } from './redis-connection';
+import { COGMAN_REDIS, scanKeys, type CogmanRedis } from './redis-connection';
 import { redisKeys, type RedisKeys } from './redis-keys';
 import { describeFields } from './redis-task-log.store';
 
@@ -133,7 +132,7 @@ export class TaskLimits {
 
   constructor(
     /** Null in the testing kit: limits do not apply there. */
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
@@ -233,19 +232,7 @@ export class TaskLimits {
   async groupStates(name: string): Promise<{ group: string; running: number }[]> {
     if (!this.redis) return [];
     const prefix = this.keys.groupLeases(name, '');
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        `${globEscape(prefix)}*`,
-        'COUNT',
-        500,
-      );
-      cursor = next;
-      for (const key of found) keys.add(key);
-    } while (cursor !== '0');
+    const keys = await scanKeys(this.redis, `${globEscape(prefix)}*`);
     const now = Date.now();
     const states = await Promise.all(
       [...keys].map(async (key) => ({

@@ -64,7 +64,10 @@ export interface StoredTask {
 export interface TaskLogStore {
   /** Whether the store is connected now (writes to a disconnected store wait for it). */
   readonly available: boolean;
-  /** How many times the store has connected: a new connection may find its data gone. */
+  /**
+   * How many times the store has connected (or, in a Redis Cluster, lost a node to a failover):
+   * a new connection may find its data gone, and a promoted replica may lack the last writes.
+   */
   readonly connections: number;
   record(change: TaskStatusChange): Promise<TaskStatusResult>;
   get(taskId: string): Promise<TaskRecord | null>;

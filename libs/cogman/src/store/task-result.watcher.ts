@@ -1,9 +1,13 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { ClientClosedError } from '../errors';
 import { isTaskStatus, type TaskStatus } from '../task';
-import { COGMAN_REDIS } from './redis-connection';
+import {
+  COGMAN_REDIS,
+  openSubscriber,
+  type CogmanRedis,
+  type RedisSubscriber,
+} from './redis-connection';
 import { redisKeys, type RedisKeys } from './redis-keys';
 
 /**
@@ -39,13 +43,13 @@ export class TaskResultWatcher implements OnApplicationShutdown {
   private readonly logger = new Logger('Cogman:Redis');
   private readonly keys: RedisKeys;
   private readonly watches = new Map<string, Set<Wake>>();
-  private subscriber?: Redis;
+  private subscriber?: RedisSubscriber;
   private subscribing?: Promise<unknown>;
   private closed = false;
 
   constructor(
     /** Null in the testing kit: the in-memory store calls `notify`. */
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
@@ -102,15 +106,16 @@ export class TaskResultWatcher implements OnApplicationShutdown {
     }
   }
 
-  private subscribe(redis: Redis): Promise<unknown> {
+  private subscribe(redis: CogmanRedis): Promise<unknown> {
     if (this.subscribing) return this.subscribing;
-    const subscriber = redis.duplicate({ connectionName: 'cogman-results' });
+    const subscriber = openSubscriber(redis, 'cogman-results');
     this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, taskId: string) => this.notify(taskId));
+    subscriber.on('message', (_channel, taskId) => this.notify(taskId));
     subscriber.on('error', () => {});
     let connected = false;
     subscriber.on('ready', () => {
-      // ioredis subscribes again by itself; what was published meanwhile is read from records.
+      // The subscriber follows the channel again by itself (ioredis's, or on another node of a
+      // Cluster); what was published meanwhile is read from records.
       if (connected) for (const taskId of [...this.watches.keys()]) this.notify(taskId);
       connected = true;
     });

@@ -1,10 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { StoreUnavailableError } from '../errors';
 import { COGMAN_CLOCK, SYSTEM_CLOCK, type Clock } from '../util/clock';
 import { within } from '../util/within';
-import { COGMAN_REDIS } from './redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from './redis-connection';
 import { redisKeys, type RedisKeys } from './redis-keys';
 
 /** Deletes a unique key only if the given task still holds it. KEYS: the key. ARGV: task id. */
@@ -16,7 +15,7 @@ return 0
 type ReleaseCommand = (key: string, taskId: string) => Promise<number>;
 
 /**
- * The unique keys of a namespace (`cogman:[<namespace>:]unique:<key>` → the original id of the
+ * The unique keys of a namespace (`cogman:{<namespace>}:unique:<key>` → the original id of the
  * task holding it). Taking a key is one `SET NX`: of concurrent senders of one key, in any
  * number of processes, exactly one gets it. In the testing kit (no Redis), a map.
  */
@@ -27,7 +26,7 @@ export class UniqueKeyStore {
   private readonly releaseScript?: ReleaseCommand;
 
   constructor(
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     @Optional() @Inject(COGMAN_CLOCK) private readonly clock: Clock = SYSTEM_CLOCK,
   ) {

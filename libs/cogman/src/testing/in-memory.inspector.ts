@@ -51,7 +51,7 @@ export class InMemoryInspector implements Pick<CogmanInspector, 'services' | 'qu
     const { options, topology } = this;
     return {
       broker: { uri: 'memory://cogman-testing', publisherConnected: true, consumerConnected: true },
-      redis: { uri: 'memory://cogman-testing', connected: true },
+      redis: { uri: 'memory://cogman-testing', topology: 'standalone', connected: true },
       mongo: null,
       queues: { high: [...topology.high], low: [...topology.low], deadLetter: topology.deadLetter },
       handlers: this.registry.names(),

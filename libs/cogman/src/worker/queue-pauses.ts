@@ -1,9 +1,8 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { StoreUnavailableError, TaskInvalidError } from '../errors';
 import type { TaskPriority } from '../task';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from '../store/redis-connection';
 import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
 
@@ -39,7 +38,7 @@ export class QueuePauses {
 
   constructor(
     /** Null in the testing kit: the state stays in this process. */
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);

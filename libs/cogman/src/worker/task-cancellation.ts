@@ -1,8 +1,12 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
 import { TaskCancelledError } from '../errors';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import {
+  COGMAN_REDIS,
+  openSubscriber,
+  type CogmanRedis,
+  type RedisSubscriber,
+} from '../store/redis-connection';
 import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
 import type { TaskAbort } from './task-abort';
@@ -35,14 +39,14 @@ export class TaskCancellation {
   private readonly mirror = new Map<string, number>();
   private readonly keys: RedisKeys;
   private readonly ttl: number;
-  private subscriber?: Redis;
+  private subscriber?: RedisSubscriber;
   private sweeper?: NodeJS.Timeout;
   /** In step with Redis: subscribed, and the set loaded since. Without Redis, always. */
   private synced: boolean;
 
   constructor(
     /** Null in the testing kit: cancellations stay in this process. */
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null,
     @Inject(RESOLVED_OPTIONS) options: ResolvedCogmanOptions,
   ) {
     this.keys = redisKeys(options.namespace);
@@ -57,9 +61,9 @@ export class TaskCancellation {
    */
   async listen(wait: number): Promise<void> {
     if (this.subscriber || !this.redis) return;
-    const subscriber = this.redis.duplicate({ connectionName: 'cogman-cancel' });
+    const subscriber = openSubscriber(this.redis, 'cogman-cancel');
     this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, taskId: string) => {
+    subscriber.on('message', (_channel, taskId) => {
       this.note(taskId, Date.now() + this.ttl);
     });
     subscriber.on('error', () => {});
@@ -115,7 +119,7 @@ export class TaskCancellation {
   }
 
   /** Subscribes (once per connection), then loads the set: nothing falls between the two. */
-  private async sync(subscriber: Redis): Promise<void> {
+  private async sync(subscriber: RedisSubscriber): Promise<void> {
     try {
       await subscriber.subscribe(this.keys.cancelChannel);
       // The main connection reads the set: a subscribed connection takes only (un)subscribes.

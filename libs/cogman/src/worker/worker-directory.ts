@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from '../store/redis-connection';
 import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
 import { TaskHandlerRegistry } from './task-handler.registry';
@@ -53,7 +52,7 @@ export class WorkerDirectory {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedCogmanOptions,
     private readonly registry: TaskHandlerRegistry,
-    @Optional() @Inject(COGMAN_REDIS) private readonly redis: Redis | null = null,
+    @Optional() @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis | null = null,
   ) {
     this.keys = redisKeys(options.namespace);
   }

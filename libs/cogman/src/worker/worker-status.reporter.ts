@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TaskConsumer } from './task.consumer';
 import { TaskTopology } from '../broker/task-topology';
 import { RESOLVED_OPTIONS, type ResolvedCogmanOptions } from '../config';
-import { COGMAN_REDIS } from '../store/redis-connection';
+import { COGMAN_REDIS, type CogmanRedis } from '../store/redis-connection';
 import { redisKeys, type RedisKeys } from '../store/redis-keys';
 import { within } from '../util/within';
 import { TaskHandlerRegistry } from './task-handler.registry';
@@ -30,7 +29,7 @@ export class WorkerStatusReporter {
   private failing = false;
 
   constructor(
-    @Inject(COGMAN_REDIS) private readonly redis: Redis,
+    @Inject(COGMAN_REDIS) private readonly redis: CogmanRedis,
     private readonly consumer: TaskConsumer,
     private readonly topology: TaskTopology,
     private readonly registry: TaskHandlerRegistry,
