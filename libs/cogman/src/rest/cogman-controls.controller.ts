@@ -1,7 +1,6 @@
 import {
   BadRequestException,
   Body,
-  Controller,
   Delete,
   Get,
   HttpCode,
@@ -10,21 +9,16 @@ import {
   Post,
   Put,
   UnsupportedMediaTypeException,
-  UseFilters,
   UseGuards,
-  UsePipes,
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiResponse,
-  ApiSecurity,
-  ApiTags,
 } from '@nestjs/swagger';
 import { CogmanClient } from '../client/cogman.client';
 import type { CogmanSchedule } from '../client/task-schedules';
@@ -40,22 +34,10 @@ import { TaskRecordDto } from './dto/task.responses';
 import { taskJson } from './cogman.controller';
 import { PausesDto, pausesJson, PriorityParams } from './dto/pause.dto';
 import { RestErrorDto } from './dto/service.responses';
-import { RestAccessGuard } from './rest-access.guard';
-import { RestExceptionFilter } from './rest-exception.filter';
-import { restValidationPipe } from './rest-validation.pipe';
+import { CogmanRestController } from './rest-controller.decorator';
 
 const ERRORS = {
   badRequest: { status: 400, description: 'Invalid input', type: RestErrorDto },
-  unauthorized: {
-    status: 401,
-    description: 'No key, or a wrong one (restApiKey)',
-    type: RestErrorDto,
-  },
-  forbidden: {
-    status: 403,
-    description: 'Refused by a guard, or not a local client',
-    type: RestErrorDto,
-  },
   notFound: { status: 404, description: 'No such schedule', type: RestErrorDto },
   unavailable: { status: 503, description: 'Redis is unreachable', type: RestErrorDto },
 } as const;
@@ -99,15 +81,7 @@ export class ScheduleBodyGuard implements CanActivate {
  * a priority (or of both), and the recurring schedules. Mounted with `CogmanController`, behind
  * the same access rules.
  */
-@ApiTags('Cogman')
-@ApiSecurity('cogman-api-key')
-@ApiBearerAuth('cogman-bearer')
-@ApiResponse(ERRORS.unauthorized)
-@ApiResponse(ERRORS.forbidden)
-@UseGuards(RestAccessGuard)
-@UseFilters(RestExceptionFilter)
-@UsePipes(restValidationPipe())
-@Controller()
+@CogmanRestController()
 export class CogmanControlsController {
   constructor(private readonly client: CogmanClient) {}
 

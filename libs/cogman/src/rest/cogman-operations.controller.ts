@@ -1,27 +1,15 @@
 import {
   BadRequestException,
   Body,
-  Controller,
   Get,
   HttpCode,
   Post,
   Query,
   Sse,
-  UseFilters,
   UseGuards,
-  UsePipes,
   type MessageEvent,
 } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiBody,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiResponse,
-  ApiSecurity,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiProduces, ApiResponse } from '@nestjs/swagger';
 import { map, type Observable } from 'rxjs';
 import type { DeadLetter } from '../broker/dead-letter.queue';
 import { BulkActionsService } from '../client/bulk-actions.service';
@@ -45,9 +33,7 @@ import {
 import { RestErrorDto } from './dto/service.responses';
 import { BulkBodyGuard, DeadLetterBodyGuard } from './json-body.guard';
 import { OverviewSnapshot, workerJson } from './overview.snapshot';
-import { RestAccessGuard } from './rest-access.guard';
-import { RestExceptionFilter } from './rest-exception.filter';
-import { restValidationPipe } from './rest-validation.pipe';
+import { CogmanRestController } from './rest-controller.decorator';
 import { DEAD_LETTER_BATCH_MAX } from '../broker/dead-letter.queue';
 import { WORKER_REPORT_INTERVAL } from '../worker/worker-directory';
 
@@ -65,23 +51,7 @@ const PREVIEW_BYTES = 64 * 1024;
  * server-sent events; the worker processes; the dead-letter queue (list, redrive, discard); bulk
  * retry and cancel. Mounted beside `CogmanController`, under the same prefix and access rules.
  */
-@ApiTags('Cogman')
-@ApiSecurity('cogman-api-key')
-@ApiBearerAuth('cogman-bearer')
-@ApiResponse({
-  status: 401,
-  description: 'No key, or a wrong one (restApiKey)',
-  type: RestErrorDto,
-})
-@ApiResponse({
-  status: 403,
-  description: 'Refused by a guard, or not a local client',
-  type: RestErrorDto,
-})
-@UseGuards(RestAccessGuard)
-@UseFilters(RestExceptionFilter)
-@UsePipes(restValidationPipe())
-@Controller()
+@CogmanRestController()
 export class CogmanOperationsController {
   constructor(
     private readonly client: CogmanClient,

@@ -1,7 +1,6 @@
 import {
   BadRequestException,
   Body,
-  Controller,
   Get,
   Header,
   HttpCode,
@@ -12,20 +11,15 @@ import {
   Post,
   Query,
   ServiceUnavailableException,
-  UseFilters,
   UseGuards,
-  UsePipes,
 } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
   ApiProduces,
   ApiResponse,
-  ApiSecurity,
-  ApiTags,
 } from '@nestjs/swagger';
 import { CogmanClient } from '../client/cogman.client';
 import { CogmanHealthIndicator } from '../inspector/cogman-health.indicator';
@@ -41,22 +35,10 @@ import { HealthDto, PingDto, QueuesDto, RestErrorDto } from './dto/service.respo
 import { LimitsDto } from './dto/limits.responses';
 import { TaskIdParams } from './dto/task-id.params';
 import { TaskCountsDto, TaskDetailDto, TaskListDto, TaskRecordDto } from './dto/task.responses';
-import { RestAccessGuard } from './rest-access.guard';
-import { RestExceptionFilter } from './rest-exception.filter';
-import { restValidationPipe } from './rest-validation.pipe';
+import { CogmanRestController } from './rest-controller.decorator';
 
 const ERRORS = {
   badRequest: { status: 400, description: 'Invalid input', type: RestErrorDto },
-  unauthorized: {
-    status: 401,
-    description: 'No key, or a wrong one (restApiKey)',
-    type: RestErrorDto,
-  },
-  forbidden: {
-    status: 403,
-    description: 'Refused by a guard, or not a local client',
-    type: RestErrorDto,
-  },
   notFound: { status: 404, description: 'No such task', type: RestErrorDto },
   conflict: { status: 409, description: 'The task’s status does not allow it', type: RestErrorDto },
   notImplemented: {
@@ -76,16 +58,8 @@ const ERRORS = {
  * queues, health and metrics. Mounted under `rest.prefix` (default `cogman`) when
  * `startRestServer` is set.
  */
-@ApiTags('Cogman')
-@ApiSecurity('cogman-api-key')
-@ApiBearerAuth('cogman-bearer')
+@CogmanRestController()
 @ApiExtraModels(RestErrorDto)
-@ApiResponse(ERRORS.unauthorized)
-@ApiResponse(ERRORS.forbidden)
-@UseGuards(RestAccessGuard)
-@UseFilters(RestExceptionFilter)
-@UsePipes(restValidationPipe())
-@Controller()
 export class CogmanController {
   constructor(
     private readonly client: CogmanClient,
